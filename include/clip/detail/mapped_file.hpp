@@ -1,0 +1,84 @@
+#pragma once
+// MappedFile: a whole file's bytes, read-only. POSIX systems memory-map it, so an F32 model's
+// weights are paged in on first use and shared between processes; elsewhere it is read.
+
+#include <clip/error.hpp>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define CLIP_HAS_MMAP 1
+#endif
+
+namespace clip::detail {
+
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+#ifdef CLIP_HAS_MMAP
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
+    struct stat status {};
+    if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+      ::close(fd);
+      throw Error(path + ": not a regular file");
+    }
+    size_ = static_cast<std::size_t>(status.st_size);
+    if (size_ > 0) {
+      void* mapping = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (mapping == MAP_FAILED) {
+        const int error = errno;
+        ::close(fd);
+        throw Error(path + ": cannot memory-map (" + std::strerror(error) + ")");
+      }
+      mapping_ = static_cast<const std::uint8_t*>(mapping);
+    }
+    ::close(fd);
+#else
+    std::ifstream stream(path, std::ios::binary);
+    if (!stream) throw Error(path + ": cannot open");
+    buffer_.assign(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
+    size_ = buffer_.size();
+    mapping_ = reinterpret_cast<const std::uint8_t*>(buffer_.data());
+#endif
+  }
+
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  MappedFile(MappedFile&& other) noexcept { swap(other); }
+  MappedFile& operator=(MappedFile&& other) noexcept {
+    swap(other);
+    return *this;
+  }
+  ~MappedFile() {
+#ifdef CLIP_HAS_MMAP
+    if (mapping_ != nullptr) ::munmap(const_cast<std::uint8_t*>(mapping_), size_);
+#endif
+  }
+
+  const std::uint8_t* data() const { return mapping_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  void swap(MappedFile& other) noexcept {
+    std::swap(mapping_, other.mapping_);
+    std::swap(size_, other.size_);
+    std::swap(buffer_, other.buffer_);
+  }
+
+  const std::uint8_t* mapping_ = nullptr;
+  std::size_t size_ = 0;
+  std::vector<char> buffer_;  // only used without mmap
+};
+
+}  // namespace clip::detail

@@ -1,0 +1,273 @@
+#pragma once
+// TensorFile: a validated, read-only view of a safetensors file.
+//
+// The container is the standard one (https://github.com/huggingface/safetensors): an 8-byte
+// little-endian header length N, N bytes of JSON mapping tensor names to
+// {dtype, shape, data_offsets: [begin, end]} (offsets relative to the data section), an optional
+// "__metadata__" object of string values, then the raw little-endian data. Everything a hostile
+// file could get wrong is checked before any tensor byte is touched.
+
+#include <clip/detail/half.hpp>
+#include <clip/detail/mapped_file.hpp>
+#include <clip/error.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace clip {
+
+enum class DType { F32, F16, BF16, U8 };
+
+inline const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "F32";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::U8: return "U8";
+  }
+  return "?";
+}
+
+inline std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return 4;
+    case DType::F16:
+    case DType::BF16: return 2;
+    case DType::U8: return 1;
+  }
+  return 0;
+}
+
+/// Where one tensor lives in the file, after validation.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<std::int64_t> shape;
+  std::size_t offset = 0;  ///< from the start of the data section
+  std::size_t nbytes = 0;
+
+  std::int64_t numel() const {
+    std::int64_t count = 1;
+    for (std::int64_t dim : shape) count *= dim;
+    return count;
+  }
+};
+
+/// "[128, 3, 16, 16]"
+inline std::string shape_string(const std::vector<std::int64_t>& shape) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) text += ", ";
+    text += std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
+class TensorFile {
+ public:
+  /// Largest JSON header accepted. Real headers are tens of kilobytes; the cap keeps a hostile
+  /// length field from making us allocate or parse gigabytes.
+  static constexpr std::uint64_t max_header_bytes = 100u << 20;
+
+  /// Maps (or reads) `path` and validates its header; throws clip::Error naming the file.
+  explicit TensorFile(const std::string& path) : path_(path), file_(path) { parse_header(); }
+
+  TensorFile(const TensorFile&) = delete;
+  TensorFile& operator=(const TensorFile&) = delete;
+  TensorFile(TensorFile&&) = default;
+  TensorFile& operator=(TensorFile&&) = default;
+
+  const std::string& path() const { return path_; }
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+
+  const TensorInfo& info(const std::string& name) const {
+    auto found = index_.find(name);
+    if (found == index_.end()) throw Error(path_ + ": missing tensor '" + name + "'");
+    return tensors_[found->second];
+  }
+
+  /// The tensor's raw bytes, inside the validated data section.
+  const std::uint8_t* bytes(const TensorInfo& tensor) const {
+    return file_.data() + data_start_ + tensor.offset;
+  }
+
+  /// An F32 tensor's data in place when it is suitably aligned for float access, else nullptr.
+  const float* mapped_f32(const TensorInfo& tensor) const {
+    if (tensor.dtype != DType::F32) return nullptr;
+    const std::uint8_t* data = bytes(tensor);
+    if (reinterpret_cast<std::uintptr_t>(data) % alignof(float) != 0) return nullptr;
+    return reinterpret_cast<const float*>(data);
+  }
+
+  /// Copies a floating-point tensor into `out` (numel values), converting to Scalar.
+  template <typename Scalar>
+  void copy_to(const TensorInfo& tensor, Scalar* out) const {
+    const std::uint8_t* data = bytes(tensor);
+    const auto count = static_cast<std::size_t>(tensor.numel());
+    switch (tensor.dtype) {
+      case DType::F32:
+        for (std::size_t i = 0; i < count; ++i) {
+          float value;
+          std::memcpy(&value, data + 4 * i, 4);
+          out[i] = static_cast<Scalar>(value);
+        }
+        return;
+      case DType::F16:
+      case DType::BF16:
+        for (std::size_t i = 0; i < count; ++i) {
+          const std::uint16_t bits = static_cast<std::uint16_t>(data[2 * i] | (data[2 * i + 1] << 8));
+          const float value = tensor.dtype == DType::F16 ? detail::half_to_float(bits)
+                                                         : detail::bfloat16_to_float(bits);
+          out[i] = static_cast<Scalar>(value);
+        }
+        return;
+      case DType::U8:
+        break;
+    }
+    throw Error(path_ + ": tensor '" + tensor.name + "' is " + dtype_name(tensor.dtype) +
+                ", expected a floating-point tensor");
+  }
+
+  template <typename Scalar>
+  std::vector<Scalar> read(const std::string& name) const {
+    const TensorInfo& tensor = info(name);
+    std::vector<Scalar> values(static_cast<std::size_t>(tensor.numel()));
+    copy_to(tensor, values.data());
+    return values;
+  }
+
+  /// A U8 tensor's bytes as a string (how text such as the BPE merges is stored).
+  std::string read_text(const std::string& name) const {
+    const TensorInfo& tensor = info(name);
+    if (tensor.dtype != DType::U8)
+      throw Error(path_ + ": tensor '" + name + "' is " + dtype_name(tensor.dtype) + ", expected U8");
+    return std::string(reinterpret_cast<const char*>(bytes(tensor)), tensor.nbytes);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const { throw Error(path_ + ": " + what); }
+
+  static bool parse_dtype(const std::string& text, DType& dtype) {
+    static const std::pair<const char*, DType> known[] = {
+        {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"U8", DType::U8}};
+    for (const auto& [name, value] : known) {
+      if (text == name) {
+        dtype = value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void parse_header() {
+    const std::size_t file_size = file_.size();
+    if (file_size < 8) fail("too short to be a safetensors file (" + std::to_string(file_size) + " bytes)");
+    std::uint64_t header_length = 0;
+    for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | file_.data()[i];
+    if (header_length > max_header_bytes)
+      fail("header length " + std::to_string(header_length) + " exceeds the limit of " +
+           std::to_string(max_header_bytes) + " bytes");
+    if (header_length > file_size - 8)
+      fail("header length " + std::to_string(header_length) + " runs past the end of the file (" +
+           std::to_string(file_size) + " bytes)");
+    data_start_ = 8 + static_cast<std::size_t>(header_length);
+    const std::size_t data_size = file_size - data_start_;
+
+    nlohmann::json header;
+    try {
+      header = nlohmann::json::parse(file_.data() + 8, file_.data() + data_start_);
+    } catch (const nlohmann::json::exception& e) {
+      fail(std::string("header is not valid JSON: ") + e.what());
+    }
+    if (!header.is_object()) fail("header is not a JSON object");
+
+    for (const auto& [name, entry] : header.items()) {
+      if (name == "__metadata__") {
+        if (!entry.is_object()) fail("__metadata__ is not an object");
+        for (const auto& [key, value] : entry.items()) {
+          if (!value.is_string()) fail("__metadata__ value '" + key + "' is not a string");
+          metadata_[key] = value.get<std::string>();
+        }
+        continue;
+      }
+      tensors_.push_back(parse_entry(name, entry, data_size));
+    }
+
+    // Spans must not overlap: two names for one byte would let a writer alias weights.
+    std::vector<const TensorInfo*> by_offset;
+    for (const TensorInfo& tensor : tensors_) by_offset.push_back(&tensor);
+    std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+      return a->offset < b->offset || (a->offset == b->offset && a->nbytes < b->nbytes);
+    });
+    for (std::size_t i = 1; i < by_offset.size(); ++i) {
+      const TensorInfo& previous = *by_offset[i - 1];
+      const TensorInfo& current = *by_offset[i];
+      if (current.nbytes > 0 && previous.offset + previous.nbytes > current.offset)
+        fail("tensors '" + previous.name + "' and '" + current.name + "' overlap");
+    }
+    for (std::size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
+  }
+
+  TensorInfo parse_entry(const std::string& name, const nlohmann::json& entry,
+                         std::size_t data_size) const {
+    const std::string where = "tensor '" + name + "'";
+    if (!entry.is_object()) fail(where + " is not an object");
+    TensorInfo tensor;
+    tensor.name = name;
+    const auto dtype = entry.find("dtype");
+    if (dtype == entry.end() || !dtype->is_string()) fail(where + " has no dtype");
+    if (!parse_dtype(dtype->get<std::string>(), tensor.dtype))
+      fail(where + " has unsupported dtype " + dtype->get<std::string>() + " (F32, F16, BF16, U8 are)");
+
+    const auto shape = entry.find("shape");
+    if (shape == entry.end() || !shape->is_array()) fail(where + " has no shape");
+    // Count elements with an overflow guard: a hostile shape must not wrap to a small size.
+    std::uint64_t count = 1;
+    for (const auto& dim : *shape) {
+      if (!dim.is_number_integer() || dim.get<std::int64_t>() < 0) fail(where + " has an invalid shape");
+      const auto extent = dim.get<std::uint64_t>();
+      if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / 8 / extent)
+        fail(where + " has an absurdly large shape");
+      count *= extent;
+      tensor.shape.push_back(static_cast<std::int64_t>(extent));
+    }
+
+    const auto offsets = entry.find("data_offsets");
+    if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 ||
+        !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned())
+      fail(where + " has no valid data_offsets [begin, end]");
+    const auto begin = (*offsets)[0].get<std::uint64_t>();
+    const auto end = (*offsets)[1].get<std::uint64_t>();
+    if (begin > end) fail(where + " has data_offsets with begin after end");
+    if (end > data_size)
+      fail(where + " ends at byte " + std::to_string(end) + " but the data section has " +
+           std::to_string(data_size) + " bytes");
+    const std::uint64_t expected = count * dtype_size(tensor.dtype);
+    if (end - begin != expected)
+      fail(where + " " + dtype_name(tensor.dtype) + " " + shape_string(tensor.shape) + " needs " +
+           std::to_string(expected) + " bytes, its span has " + std::to_string(end - begin));
+    tensor.offset = static_cast<std::size_t>(begin);
+    tensor.nbytes = static_cast<std::size_t>(expected);
+    return tensor;
+  }
+
+  std::string path_;
+  detail::MappedFile file_;
+  std::size_t data_start_ = 0;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, std::size_t> index_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace clip
