@@ -1,0 +1,43 @@
+#pragma once
+// Model<Scalar>: one CLIP model file loaded once — config, weights, both towers and the logit
+// scale. encode_images / encode_texts match CLIP.encode_image / encode_text (features not
+// normalised); see similarity.hpp for the logits. All const methods are thread-safe.
+
+#include <clip/model_file.hpp>
+#include <clip/text_encoder.hpp>
+#include <clip/vision_encoder.hpp>
+#include <clip/weights.hpp>
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+namespace clip {
+
+template <typename Scalar>
+class Model {
+ public:
+  explicit Model(const std::string& path)
+      : weights_(std::make_shared<const Weights<Scalar>>(path)), vision_(weights_), text_(weights_) {}
+
+  const ModelConfig& config() const { return weights_->config(); }
+  const Weights<Scalar>& weights() const { return *weights_; }
+
+  /// pixels [N, 3*S*S], each row one preprocessed image in CHW order -> features [N, embed_dim].
+  RowMatrix<Scalar> encode_images(const RowMatrix<Scalar>& pixels) const { return vision_.encode(pixels); }
+
+  /// tokens [N, context_length] -> features [N, embed_dim], taken at each text's EOT token.
+  RowMatrix<Scalar> encode_texts(const TokenMatrix& tokens, TextSpan span = TextSpan::UpToEot) const {
+    return text_.encode(tokens, span);
+  }
+
+  /// exp of the stored parameter: the factor CLIP multiplies cosine similarities by.
+  Scalar logit_scale() const { return std::exp(weights_->logit_scale_log()); }
+
+ private:
+  std::shared_ptr<const Weights<Scalar>> weights_;
+  VisionEncoder<Scalar> vision_;
+  TextEncoder<Scalar> text_;
+};
+
+}  // namespace clip

@@ -1,0 +1,157 @@
+#pragma once
+// Weights<Scalar>: the canonical tensors of a model file as typed, read-only Eigen views.
+// For Scalar = float, F32 tensors are read in place through the memory map (no copy); anything
+// else (double, F16, BF16, a misaligned F32 tensor) is converted once at load into owned storage.
+// Immutable after construction, so any number of threads may read it.
+
+#include <clip/detail/layers.hpp>
+#include <clip/model_file.hpp>
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace clip {
+
+/// A tensor's values with the shape the encoders read it as; copies share the same data.
+template <typename Scalar>
+struct TensorView {
+  const Scalar* data = nullptr;
+  Eigen::Index rows = 0;
+  Eigen::Index cols = 0;
+
+  detail::MatrixView<Scalar> matrix() const { return detail::MatrixView<Scalar>(data, rows, cols); }
+  detail::VectorView<Scalar> vector() const { return detail::VectorView<Scalar>(data, rows * cols); }
+};
+
+/// One pre-LN residual attention block (OpenAI's ResidualAttentionBlock). Matrices keep
+/// PyTorch's [out, in] layout; the encoders multiply by their transposes.
+template <typename Scalar>
+struct BlockWeights {
+  TensorView<Scalar> ln_1_weight, ln_1_bias;
+  TensorView<Scalar> qkv_weight, qkv_bias;  // attn.in_proj: rows q; k; v  [3W, W]
+  TensorView<Scalar> out_weight, out_bias;  // attn.out_proj [W, W]
+  TensorView<Scalar> ln_2_weight, ln_2_bias;
+  TensorView<Scalar> fc_weight, fc_bias;      // mlp.c_fc   [mlp, W]
+  TensorView<Scalar> proj_weight, proj_bias;  // mlp.c_proj [W, mlp]
+};
+
+template <typename Scalar>
+struct VisionWeights {
+  TensorView<Scalar> patch_embedding;  // conv1 as [W, 3*P*P], columns in (channel, y, x) order
+  TensorView<Scalar> class_embedding;  // [W]
+  TensorView<Scalar> position_embedding;  // [grid*grid + 1, W]
+  TensorView<Scalar> ln_pre_weight, ln_pre_bias;
+  std::vector<BlockWeights<Scalar>> blocks;
+  TensorView<Scalar> ln_post_weight, ln_post_bias;
+  TensorView<Scalar> proj;  // [W, embed_dim]
+};
+
+template <typename Scalar>
+struct TextWeights {
+  TensorView<Scalar> token_embedding;     // [vocab, W]
+  TensorView<Scalar> position_embedding;  // [context_length, W]
+  std::vector<BlockWeights<Scalar>> blocks;
+  TensorView<Scalar> ln_final_weight, ln_final_bias;
+  TensorView<Scalar> proj;  // [W, embed_dim]
+};
+
+template <typename Scalar>
+class Weights {
+  static_assert(std::is_floating_point_v<Scalar>, "Weights<Scalar> needs float or double");
+
+ public:
+  /// Opens and validates `path` (see ModelFile) and loads its tensors.
+  explicit Weights(const std::string& path) : Weights(std::make_shared<const ModelFile>(path)) {}
+
+  /// Shares an already opened file; the views into its memory map keep it alive.
+  explicit Weights(std::shared_ptr<const ModelFile> file) : file_(std::move(file)) {
+    const ModelConfig& config = file_->config();
+    const VisionConfig& v = config.vision;
+    const TextConfig& t = config.text;
+    const int patch_values = 3 * v.patch_size * v.patch_size;
+
+    vision_.patch_embedding = load("vision.patch_embedding", v.width, patch_values);
+    vision_.class_embedding = load("vision.class_embedding", 1, v.width);
+    vision_.position_embedding = load("vision.position_embedding", v.tokens(), v.width);
+    vision_.ln_pre_weight = load("vision.ln_pre.weight", 1, v.width);
+    vision_.ln_pre_bias = load("vision.ln_pre.bias", 1, v.width);
+    vision_.blocks = load_blocks("vision", v.layers, v.width, v.mlp_width);
+    vision_.ln_post_weight = load("vision.ln_post.weight", 1, v.width);
+    vision_.ln_post_bias = load("vision.ln_post.bias", 1, v.width);
+    vision_.proj = load("vision.proj", v.width, config.embed_dim);
+
+    text_.token_embedding = load("text.token_embedding", t.vocab_size, t.width);
+    text_.position_embedding = load("text.position_embedding", t.context_length, t.width);
+    text_.blocks = load_blocks("text", t.layers, t.width, t.mlp_width);
+    text_.ln_final_weight = load("text.ln_final.weight", 1, t.width);
+    text_.ln_final_bias = load("text.ln_final.bias", 1, t.width);
+    text_.proj = load("text.proj", t.width, config.embed_dim);
+
+    logit_scale_log_ = load("logit_scale", 1, 1).data[0];
+  }
+
+  // Views point into owned storage or the shared map: moving is safe, copying would need care.
+  Weights(const Weights&) = delete;
+  Weights& operator=(const Weights&) = delete;
+  Weights(Weights&&) = default;
+  Weights& operator=(Weights&&) = default;
+
+  const ModelConfig& config() const { return file_->config(); }
+  const ModelFile& file() const { return *file_; }
+  const VisionWeights<Scalar>& vision() const { return vision_; }
+  const TextWeights<Scalar>& text() const { return text_; }
+  /// The stored parameter: the log of the scale logits are multiplied by.
+  Scalar logit_scale_log() const { return logit_scale_log_; }
+
+  /// Bytes converted into owned storage; 0 when every tensor is used in place.
+  std::size_t owned_bytes() const {
+    std::size_t bytes = 0;
+    for (const auto& values : owned_) bytes += values.size() * sizeof(Scalar);
+    return bytes;
+  }
+
+ private:
+  TensorView<Scalar> load(const std::string& name, Eigen::Index rows, Eigen::Index cols) {
+    const TensorFile& tensors = file_->tensors();
+    const TensorInfo& info = tensors.info(name);
+    // ModelFile has checked the shape against the config; rows * cols is the same count.
+    if constexpr (std::is_same_v<Scalar, float>) {
+      if (const float* mapped = tensors.mapped_f32(info)) return {mapped, rows, cols};
+    }
+    owned_.emplace_back(static_cast<std::size_t>(info.numel()));
+    tensors.copy_to(info, owned_.back().data());
+    return {owned_.back().data(), rows, cols};
+  }
+
+  std::vector<BlockWeights<Scalar>> load_blocks(const std::string& tower, int layers, int width, int mlp_width) {
+    std::vector<BlockWeights<Scalar>> blocks(static_cast<std::size_t>(layers));
+    for (int i = 0; i < layers; ++i) {
+      const std::string prefix = tower + ".blocks." + std::to_string(i) + ".";
+      BlockWeights<Scalar>& block = blocks[static_cast<std::size_t>(i)];
+      block.ln_1_weight = load(prefix + "ln_1.weight", 1, width);
+      block.ln_1_bias = load(prefix + "ln_1.bias", 1, width);
+      block.qkv_weight = load(prefix + "attn.qkv.weight", 3 * width, width);
+      block.qkv_bias = load(prefix + "attn.qkv.bias", 1, 3 * width);
+      block.out_weight = load(prefix + "attn.out.weight", width, width);
+      block.out_bias = load(prefix + "attn.out.bias", 1, width);
+      block.ln_2_weight = load(prefix + "ln_2.weight", 1, width);
+      block.ln_2_bias = load(prefix + "ln_2.bias", 1, width);
+      block.fc_weight = load(prefix + "mlp.fc.weight", mlp_width, width);
+      block.fc_bias = load(prefix + "mlp.fc.bias", 1, mlp_width);
+      block.proj_weight = load(prefix + "mlp.proj.weight", width, mlp_width);
+      block.proj_bias = load(prefix + "mlp.proj.bias", 1, width);
+    }
+    return blocks;
+  }
+
+  std::shared_ptr<const ModelFile> file_;
+  // A vector of buffers: each buffer's heap block never moves, so views stay valid as it grows.
+  std::vector<std::vector<Scalar>> owned_;
+  VisionWeights<Scalar> vision_;
+  TextWeights<Scalar> text_;
+  Scalar logit_scale_log_ = 0;
+};
+
+}  // namespace clip
