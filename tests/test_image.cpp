@@ -302,13 +302,15 @@ std::string error_of(F&& f) {
   return "(no clip::Error)";
 }
 
-// An 8-bit gray PNG's IHDR followed by an empty IDAT chunk: enough for stbi_info, no pixels.
+// An 8-bit gray PNG's IHDR followed by a one-byte IDAT chunk: enough for stbi_info, no pixels.
+// (Not an empty IDAT: stb 2.27 then memcpy's 0 bytes to a null buffer, harmless but flagged
+// by UBSan.)
 std::vector<std::uint8_t> png_header_only(std::uint32_t width, std::uint32_t height) {
   std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
   for (std::uint32_t v : {width, height})
     for (int shift = 24; shift >= 0; shift -= 8) png.push_back(static_cast<std::uint8_t>(v >> shift));
   for (std::uint8_t b : {8, 0, 0, 0, 0, 0, 0, 0, 0}) png.push_back(b);  // gray 8-bit, CRC (unchecked)
-  for (char b : {'\0', '\0', '\0', '\0', 'I', 'D', 'A', 'T', '\0', '\0', '\0', '\0'}) png.push_back(static_cast<std::uint8_t>(b));
+  for (char b : {'\0', '\0', '\0', '\1', 'I', 'D', 'A', 'T', 'x', '\0', '\0', '\0', '\0'}) png.push_back(static_cast<std::uint8_t>(b));
   return png;
 }
 

@@ -140,6 +140,18 @@ void horizontal(const Plane<Sample>& in, int first_row, int rows, const Resample
       const Weight* w = &weights[static_cast<std::size_t>(x) * axis.taps_per_output];
       const Sample* src = in_row + static_cast<std::size_t>(axis.first[x]) * channels;
       const int count = axis.count[x];
+      if (channels == 3) {  // the common case: all channels in one sweep over the taps
+        Accumulator<Sample> s0 = start<Sample>(), s1 = s0, s2 = s0;
+        for (int i = 0; i < count; ++i) {
+          s0 += src[i * 3] * w[i];
+          s1 += src[i * 3 + 1] * w[i];
+          s2 += src[i * 3 + 2] * w[i];
+        }
+        out_row[x * 3] = finish(s0);
+        out_row[x * 3 + 1] = finish(s1);
+        out_row[x * 3 + 2] = finish(s2);
+        continue;
+      }
       for (int c = 0; c < channels; ++c) {
         Accumulator<Sample> sum = start<Sample>();
         for (int i = 0; i < count; ++i) sum += src[i * channels + c] * w[i];
