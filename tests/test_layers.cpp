@@ -1,0 +1,190 @@
+// The transformer building blocks against straightforward double loops written from the
+// definitions of the PyTorch ops (LayerNorm, softmax, MultiheadAttention, QuickGELU, GELU, Linear).
+
+#include <clip/detail/layers.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace {
+
+using clip::RowMatrix;
+using clip::detail::MatrixView;
+using clip::detail::VectorView;
+
+RowMatrix<double> random_matrix(Eigen::Index rows, Eigen::Index cols, unsigned seed, double spread = 1.0) {
+  std::mt19937 generator(seed);
+  std::normal_distribution<double> normal(0.0, spread);
+  RowMatrix<double> matrix(rows, cols);
+  for (Eigen::Index i = 0; i < matrix.size(); ++i) matrix.data()[i] = normal(generator);
+  return matrix;
+}
+
+double max_abs_difference(const RowMatrix<double>& a, const RowMatrix<double>& b) {
+  EXPECT_EQ(a.rows(), b.rows());
+  EXPECT_EQ(a.cols(), b.cols());
+  return (a - b).cwiseAbs().maxCoeff();
+}
+
+// Tolerances: double results agree with the loops to a few ulp of the values involved (1e-12 for
+// O(1)..O(10) values); float results carry float rounding, ~1e-7 relative per operation summed over
+// at most a few dozen terms, so 1e-5 absolute for O(1) outputs.
+constexpr double double_tolerance = 1e-12;
+constexpr double float_tolerance = 1e-5;
+
+RowMatrix<double> layer_norm_loops(const RowMatrix<double>& x, const std::vector<double>& weight,
+                                   const std::vector<double>& bias, double eps) {
+  RowMatrix<double> out(x.rows(), x.cols());
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    double mean = 0;
+    for (Eigen::Index c = 0; c < x.cols(); ++c) mean += x(r, c);
+    mean /= static_cast<double>(x.cols());
+    double variance = 0;
+    for (Eigen::Index c = 0; c < x.cols(); ++c) variance += (x(r, c) - mean) * (x(r, c) - mean);
+    variance /= static_cast<double>(x.cols());  // biased, as torch.nn.LayerNorm
+    for (Eigen::Index c = 0; c < x.cols(); ++c)
+      out(r, c) = (x(r, c) - mean) / std::sqrt(variance + eps) * weight[c] + bias[c];
+  }
+  return out;
+}
+
+TEST(Layers, LayerNormMatchesDefinition) {
+  // Rows with an offset and a large scale: a one-pass variance would lose precision here.
+  RowMatrix<double> x = random_matrix(5, 48, 1, 3.0);
+  x.array() += 20.0;
+  x.row(4).setConstant(7.0);  // zero variance: eps keeps it finite, the output is the bias
+  const RowMatrix<double> weight = random_matrix(1, 48, 2), bias = random_matrix(1, 48, 3);
+  const std::vector<double> w(weight.data(), weight.data() + 48), b(bias.data(), bias.data() + 48);
+  const RowMatrix<double> expected = layer_norm_loops(x, w, b, 1e-5);
+
+  RowMatrix<double> out(5, 48);
+  clip::detail::layer_norm(x, VectorView<double>(weight.data(), 48), VectorView<double>(bias.data(), 48), 1e-5, out);
+  EXPECT_LT(max_abs_difference(out, expected), double_tolerance);
+
+  const RowMatrix<float> weight_f = weight.cast<float>(), bias_f = bias.cast<float>();
+  RowMatrix<float> x_f = x.cast<float>();
+  clip::detail::layer_norm(x_f, VectorView<float>(weight_f.data(), 48), VectorView<float>(bias_f.data(), 48), 1e-5,
+                           x_f);  // in place, as ln_pre is applied
+  EXPECT_LT(max_abs_difference(x_f.cast<double>(), expected), float_tolerance);
+}
+
+RowMatrix<double> softmax_loops(const RowMatrix<double>& x, bool causal) {
+  RowMatrix<double> out = RowMatrix<double>::Zero(x.rows(), x.cols());
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    const Eigen::Index visible = causal ? r + 1 : x.cols();
+    double total = 0;
+    for (Eigen::Index c = 0; c < visible; ++c) total += std::exp(x(r, c));
+    for (Eigen::Index c = 0; c < visible; ++c) out(r, c) = std::exp(x(r, c)) / total;
+  }
+  return out;
+}
+
+TEST(Layers, SoftmaxMatchesDefinitionWithAndWithoutCausalMask) {
+  const RowMatrix<double> x = random_matrix(6, 6, 4, 4.0);
+  for (bool causal : {false, true}) {
+    RowMatrix<double> out = x;
+    clip::detail::softmax_rows(out, causal);
+    EXPECT_LT(max_abs_difference(out, softmax_loops(x, causal)), double_tolerance) << "causal " << causal;
+    RowMatrix<float> out_f = x.cast<float>();
+    clip::detail::softmax_rows(out_f, causal);
+    EXPECT_LT(max_abs_difference(out_f.cast<double>(), softmax_loops(x, causal)), float_tolerance);
+  }
+  // Large logits must not overflow (the max is subtracted first).
+  RowMatrix<float> large(1, 3);
+  large << 1000.0f, 999.0f, -1000.0f;
+  clip::detail::softmax_rows(large);
+  EXPECT_NEAR(large(0, 0), 1.0 / (1.0 + std::exp(-1.0)), 1e-6);
+  EXPECT_TRUE(large.allFinite());
+}
+
+/// torch.nn.MultiheadAttention's core: per head softmax(q k^T / sqrt(d) + mask) v.
+RowMatrix<double> attention_loops(const RowMatrix<double>& qkv, int heads, bool causal) {
+  const Eigen::Index tokens = qkv.rows(), width = qkv.cols() / 3, head_dim = width / heads;
+  RowMatrix<double> context = RowMatrix<double>::Zero(tokens, width);
+  for (int h = 0; h < heads; ++h)
+    for (Eigen::Index i = 0; i < tokens; ++i) {
+      std::vector<double> weights(tokens);
+      double max = -INFINITY;
+      for (Eigen::Index j = 0; j < tokens; ++j) {
+        double dot = 0;
+        for (Eigen::Index d = 0; d < head_dim; ++d) dot += qkv(i, h * head_dim + d) * qkv(j, width + h * head_dim + d);
+        weights[j] = (causal && j > i) ? -INFINITY : dot / std::sqrt(static_cast<double>(head_dim));
+        max = std::max(max, weights[j]);
+      }
+      double total = 0;
+      for (double& weight : weights) total += (weight = std::exp(weight - max));
+      for (Eigen::Index j = 0; j < tokens; ++j)
+        for (Eigen::Index d = 0; d < head_dim; ++d)
+          context(i, h * head_dim + d) += weights[j] / total * qkv(j, 2 * width + h * head_dim + d);
+    }
+  return context;
+}
+
+TEST(Layers, AttentionMatchesDefinitionWithAndWithoutCausalMask) {
+  const int heads = 3, head_dim = 8, tokens = 7, width = heads * head_dim;
+  const RowMatrix<double> qkv = random_matrix(tokens, 3 * width, 5, 2.0);
+  for (bool causal : {false, true}) {
+    const RowMatrix<double> expected = attention_loops(qkv, heads, causal);
+    RowMatrix<double> context(tokens, width), scores;
+    clip::detail::attention<double>(qkv, heads, causal, context, scores);
+    EXPECT_LT(max_abs_difference(context, expected), double_tolerance) << "causal " << causal;
+
+    // float, writing into a block of a larger matrix as the batched encoders do
+    const RowMatrix<float> qkv_f = qkv.cast<float>();
+    RowMatrix<float> batch = RowMatrix<float>::Constant(tokens + 2, width, 42.0f), scores_f;
+    clip::detail::attention<float>(qkv_f, heads, causal, batch.middleRows(1, tokens), scores_f);
+    EXPECT_LT(max_abs_difference(batch.middleRows(1, tokens).cast<double>(), expected), float_tolerance);
+    EXPECT_TRUE((batch.row(0).array() == 42.0f).all() && (batch.row(tokens + 1).array() == 42.0f).all());
+  }
+  // With the mask the first token attends only to itself: its output is its own v.
+  RowMatrix<double> context(tokens, width), scores;
+  clip::detail::attention<double>(qkv, heads, true, context, scores);
+  EXPECT_LT((context.row(0) - qkv.row(0).tail(width)).cwiseAbs().maxCoeff(), double_tolerance);
+}
+
+TEST(Layers, ActivationsMatchDefinitions) {
+  RowMatrix<double> x = random_matrix(4, 50, 6, 3.0);
+  x(0, 0) = 0.0;
+  x(0, 1) = -30.0;  // QuickGELU's exp(+51) must not turn into inf/inf
+  x(0, 2) = 30.0;
+  RowMatrix<double> quick_expected(x.rows(), x.cols()), gelu_expected(x.rows(), x.cols());
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    const double v = x.data()[i];
+    quick_expected.data()[i] = v / (1.0 + std::exp(-1.702 * v));
+    gelu_expected.data()[i] = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+  }
+  RowMatrix<double> quick = x, gelu = x;
+  clip::detail::quick_gelu(quick);
+  clip::detail::gelu(gelu);
+  EXPECT_LT(max_abs_difference(quick, quick_expected), double_tolerance);
+  EXPECT_LT(max_abs_difference(gelu, gelu_expected), double_tolerance);
+
+  RowMatrix<float> quick_f = x.cast<float>(), gelu_f = x.cast<float>();
+  clip::detail::quick_gelu(quick_f);
+  clip::detail::gelu(gelu_f);
+  ASSERT_TRUE(quick_f.allFinite() && gelu_f.allFinite());
+  // Relative to the value: for |x| up to 30, 1e-5 absolute would be too tight near 30.
+  EXPECT_LT(((quick_f.cast<double>() - quick_expected).array() / (1.0 + quick_expected.array().abs())).abs().maxCoeff(),
+            float_tolerance);
+  EXPECT_LT(((gelu_f.cast<double>() - gelu_expected).array() / (1.0 + gelu_expected.array().abs())).abs().maxCoeff(),
+            float_tolerance);
+}
+
+TEST(Layers, LinearMatchesDefinition) {
+  const RowMatrix<double> x = random_matrix(5, 12, 7), weight = random_matrix(9, 12, 8), bias = random_matrix(1, 9, 9);
+  RowMatrix<double> expected(5, 9);
+  for (Eigen::Index r = 0; r < 5; ++r)
+    for (Eigen::Index o = 0; o < 9; ++o) {
+      double sum = bias(0, o);
+      for (Eigen::Index i = 0; i < 12; ++i) sum += x(r, i) * weight(o, i);  // W is [out, in]
+      expected(r, o) = sum;
+    }
+  RowMatrix<double> out;
+  clip::detail::linear(x, MatrixView<double>(weight.data(), 9, 12), VectorView<double>(bias.data(), 9), out);
+  EXPECT_LT(max_abs_difference(out, expected), double_tolerance);
+}
+
+}  // namespace
