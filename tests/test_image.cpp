@@ -356,6 +356,18 @@ TEST(Decode, HeaderWithoutPixelDataIsRefused) {
             std::string::npos);
 }
 
+TEST(Decode, SixteenBitPgmIsBigEndianGray16AndTruncationIsRefused) {
+  // 2x1 P5, maxval 65535: samples 0x0102 and 0xFF00 (Pillow: mode "I", values 258 and 65280).
+  const std::string pgm = std::string("P5\n# comment\n2 1\n65535\n") + std::string("\x01\x02\xff\x00", 4);
+  const clip::Image image = clip::decode_image_memory(pgm.data(), pgm.size(), "a.pgm");
+  EXPECT_EQ(image.mode, clip::PixelMode::Gray16);
+  EXPECT_EQ(image.pixels16, (std::vector<std::uint16_t>{258, 65280}));
+  const std::string message = error_of([&] { clip::decode_image_memory(pgm.data(), pgm.size() - 1, "cut.pgm"); });
+  EXPECT_NE(message.find("cut.pgm"), std::string::npos) << message;
+  const std::string ppm = std::string("P6 2 2 255\n") + std::string(11, '\x10');  // needs 12 bytes
+  EXPECT_THROW(clip::decode_image_memory(ppm.data(), ppm.size(), "cut.ppm"), clip::Error);
+}
+
 // ----------------------------------------------------------------------------------------------
 // Reference data: pixel_values made by OpenAI's _transform(64) on the files next to golden.json.
 

@@ -17,6 +17,7 @@
 
 #include <clip/error.hpp>
 
+#include <cctype>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -276,6 +277,46 @@ inline bool tga_pixel_data_complete(const std::uint8_t* data, std::size_t size) 
   return 18 + std::uint64_t{data[0]} + map_bytes + pixels * ((data[16] + 7) / 8) <= size;
 }
 
+// Binary PNM (P5/P6) header: width, height, maxval and where the samples start. stb 2.27
+// neither checks that the samples are all there nor reads 16-bit samples big-endian as the
+// format says, so the library checks the length and reads 16-bit P5 samples itself.
+struct PnmHeader {
+  bool valid = false;
+  int channels = 0;
+  std::uint64_t width = 0, height = 0, maxval = 0;
+  std::size_t data_offset = 0;
+};
+
+inline PnmHeader parse_pnm_header(const std::uint8_t* data, std::size_t size) {
+  PnmHeader header;
+  if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6')) return header;
+  header.channels = data[1] == '5' ? 1 : 3;
+  std::size_t pos = 2;
+  std::uint64_t values[3] = {0, 0, 0};
+  for (std::uint64_t& value : values) {
+    while (pos < size && (std::isspace(data[pos]) || data[pos] == '#')) {
+      if (data[pos] == '#')
+        while (pos < size && data[pos] != '\n' && data[pos] != '\r') ++pos;
+      else
+        ++pos;
+    }
+    if (pos >= size || !std::isdigit(data[pos])) return header;
+    while (pos < size && std::isdigit(data[pos]) && value < (std::uint64_t{1} << 40)) value = value * 10 + (data[pos++] - '0');
+  }
+  if (pos >= size || !std::isspace(data[pos])) return header;
+  header.width = values[0];
+  header.height = values[1];
+  header.maxval = values[2];
+  header.data_offset = pos + 1;
+  header.valid = true;
+  return header;
+}
+
+inline bool pnm_pixel_data_complete(const PnmHeader& header, std::size_t size) {
+  const std::uint64_t sample_bytes = header.maxval > 255 ? 2 : 1;
+  return header.data_offset + header.width * header.height * header.channels * sample_bytes <= size;
+}
+
 // A complete JPEG ends with the EOI marker FF D9; allow trailing bytes after it (some cameras
 // append data), so search backwards through the last 64 KiB.
 inline bool has_jpeg_end_marker(const std::uint8_t* data, std::size_t size) {
@@ -319,6 +360,10 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
   if (!detail::uncompressed_pixel_data_complete(bytes, size))
     throw Error(name + ": truncated BMP (pixel data shorter than the header says)");
 
+  const detail::PnmHeader pnm = detail::parse_pnm_header(bytes, size);
+  if (pnm.valid && !detail::pnm_pixel_data_complete(pnm, size))
+    throw Error(name + ": truncated PNM (pixel data shorter than the header says)");
+
   const bool stb_16bit = stbi_is_16_bit_from_memory(bytes, length) != 0;
   const detail::DecodePlan plan = detail::plan_decode(bytes, size, channels, stb_16bit);
   if (plan.is_tga && !detail::tga_pixel_data_complete(bytes, size))
@@ -327,7 +372,14 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
   Image image;
   image.mode = plan.mode;
   int decoded_width = 0, decoded_height = 0, file_channels = 0;
-  if (plan.sixteen_bit) {
+  if (plan.sixteen_bit && pnm.valid && pnm.channels == 1 && pnm.width == static_cast<std::uint64_t>(width) &&
+      pnm.height == static_cast<std::uint64_t>(height)) {
+    // 16-bit PGM: big-endian samples (Pillow's "I;16B"), read here; see parse_pnm_header.
+    image.pixels16.resize(pixel_count);
+    const std::uint8_t* samples = bytes + pnm.data_offset;
+    for (std::uint64_t i = 0; i < pixel_count; ++i)
+      image.pixels16[i] = static_cast<std::uint16_t>((samples[2 * i] << 8) | samples[2 * i + 1]);
+  } else if (plan.sixteen_bit) {
     std::unique_ptr<stbi_us, void (*)(void*)> samples(
         stbi_load_16_from_memory(bytes, length, &decoded_width, &decoded_height, &file_channels, 1), stbi_image_free);
     if (!samples) throw Error(name + ": cannot decode image (" + detail::stb_reason() + ")");
