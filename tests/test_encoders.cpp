@@ -30,6 +30,7 @@ struct Golden {
   TokenMatrix tokens;                  // [texts, 77]
   RowMatrix<double> text_features;     // [texts, embed_dim]
   RowMatrix<double> logits_per_image;  // [images, texts]
+  std::vector<std::string> texts;
 };
 
 RowMatrix<double> rows_of(const nlohmann::json& items, const char* key) {
@@ -47,6 +48,7 @@ Golden read_golden(const std::string& path) {
   golden.image_features = rows_of(json.at("images"), "image_features");
   golden.tokens = rows_of(json.at("texts"), "tokens").cast<std::int32_t>();
   golden.text_features = rows_of(json.at("texts"), "text_features");
+  for (const auto& text : json.at("texts")) golden.texts.push_back(text.at("text").get<std::string>());
   const auto& logits = json.at("logits_per_image");
   golden.logits_per_image.resize(logits.size(), logits.at(0).size());
   for (std::size_t r = 0; r < logits.size(); ++r)
@@ -185,6 +187,16 @@ TEST_F(TinyModels, FloatFromF16FileMatchesDoubleFromF16File) {
   std::cout << "  F16 file, float vs double: images " << image_error << ", texts " << text_error << "\n";
   EXPECT_LE(image_error, float_tolerance);
   EXPECT_LE(text_error, float_tolerance);
+}
+
+// The model file carries its tokenizer: text in, golden features out (clip.tokenize(truncate=True)).
+TEST_F(TinyModels, TextsThroughTheFilesTokenizerMatchOpenAI) {
+  for (const std::string layout : {"openai", "hf"}) {
+    const clip::Model<float> model(model_path(layout));
+    const TokenMatrix tokens = model.tokenizer().tokenize(golden().texts, model.config().text.context_length, true);
+    EXPECT_EQ(tokens, golden().tokens) << layout;
+    EXPECT_LE(worst_relative_error(model.encode_texts(tokens), golden().text_features), float_tolerance) << layout;
+  }
 }
 
 TEST_F(TinyModels, F32TensorsAreUsedInPlaceForFloat) {

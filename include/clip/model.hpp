@@ -1,10 +1,11 @@
 #pragma once
-// Model<Scalar>: one CLIP model file loaded once — config, weights, both towers and the logit
-// scale. encode_images / encode_texts match CLIP.encode_image / encode_text (features not
+// Model<Scalar>: one CLIP model file loaded once — config, tokenizer, weights, both towers and
+// the logit scale. encode_images / encode_texts match CLIP.encode_image / encode_text (features not
 // normalised); see similarity.hpp for the logits. All const methods are thread-safe.
 
 #include <clip/model_file.hpp>
 #include <clip/text_encoder.hpp>
+#include <clip/tokenizer.hpp>
 #include <clip/vision_encoder.hpp>
 #include <clip/weights.hpp>
 
@@ -18,9 +19,14 @@ template <typename Scalar>
 class Model {
  public:
   explicit Model(const std::string& path)
-      : weights_(std::make_shared<const Weights<Scalar>>(path)), vision_(weights_), text_(weights_) {}
+      : weights_(std::make_shared<const Weights<Scalar>>(path)),
+        tokenizer_(Tokenizer::from_merges(weights_->file().merges_text())),
+        vision_(weights_),
+        text_(weights_) {}
 
   const ModelConfig& config() const { return weights_->config(); }
+  /// The BPE tokenizer stored in the model file; tokenize() gives encode_texts' input.
+  const Tokenizer& tokenizer() const { return tokenizer_; }
   const Weights<Scalar>& weights() const { return *weights_; }
 
   /// pixels [N, 3*S*S], each row one preprocessed image in CHW order -> features [N, embed_dim].
@@ -36,6 +42,7 @@ class Model {
 
  private:
   std::shared_ptr<const Weights<Scalar>> weights_;
+  Tokenizer tokenizer_;
   VisionEncoder<Scalar> vision_;
   TextEncoder<Scalar> text_;
 };
