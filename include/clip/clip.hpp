@@ -8,7 +8,14 @@
 
 #include <clip/config.hpp>
 #include <clip/error.hpp>
+#include <clip/image.hpp>
+#include <clip/model.hpp>
 #include <clip/model_file.hpp>
+#include <clip/preprocess.hpp>
+#include <clip/similarity.hpp>
 #include <clip/tensor_file.hpp>
 #include <clip/tensor_writer.hpp>
+#include <clip/threading.hpp>
+#include <clip/tokenizer.hpp>
 #include <clip/types.hpp>
+#include <clip/zero_shot.hpp>

@@ -5,6 +5,7 @@
 // The resize and crop happen in the image's own Pillow mode (see clip/image.hpp), the
 // normalisation in float32 as torch does it, so the output equals the reference's tensor.
 
+#include <clip/config.hpp>
 #include <clip/detail/resample.hpp>
 #include <clip/error.hpp>
 #include <clip/image.hpp>
@@ -23,6 +24,11 @@ struct PreprocessOptions {
   std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
 };
+
+/// The preprocessing a model was trained with: its input size, mean and std.
+inline PreprocessOptions preprocess_options(const ModelConfig& config) {
+  return PreprocessOptions{config.vision.image_size, config.image_mean, config.image_std};
+}
 
 namespace detail {
 
