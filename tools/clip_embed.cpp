@@ -1,0 +1,269 @@
+// clip-embed: image and text embeddings as JSON (or .npy files for large jobs).
+
+#define CLIP_STB_IMAGE_IMPLEMENTATION
+#include <clip/clip.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* const usage = R"(usage: clip-embed --model M [--image PATH]... [--images-file LIST] [--text STR]... [--texts-file LIST]
+                  [--texts-jsonl FILE] [--normalize] [--pixels] [--no-truncate] [--batch N] [--threads N]
+                  [--json | --npy OUT_PREFIX]
+Features are un-normalised (like OpenAI's encode_image/encode_text) unless --normalize. Texts too long
+for the context are truncated (last token EOT) unless --no-truncate, which reports them as errors.
+--npy writes OUT_PREFIX.images.npy, OUT_PREFIX.texts.npy (float32 [N, D]) and OUT_PREFIX.json.
+)";
+
+struct Options {
+  std::string model;
+  std::vector<std::string> images;
+  std::vector<std::string> texts;
+  bool normalize = false;
+  bool pixels = false;
+  bool truncate = true;
+  std::size_t batch = 16;
+  int threads = 0;
+  std::string npy_prefix;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw clip::Error(path + ": cannot open");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(file, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+std::vector<std::string> read_jsonl_strings(const std::string& path) {
+  std::vector<std::string> texts;
+  std::size_t number = 0;
+  for (const std::string& line : read_lines(path)) {
+    ++number;
+    try {
+      texts.push_back(nlohmann::json::parse(line).get<std::string>());
+    } catch (const nlohmann::json::exception& e) {
+      throw clip::Error(path + ":" + std::to_string(number) + ": not a JSON string (" + e.what() + ")");
+    }
+  }
+  return texts;
+}
+
+std::size_t parse_count(const std::string& flag, const std::string& text) {
+  try {
+    std::size_t used = 0;
+    const long value = std::stol(text, &used);
+    if (used == text.size() && value > 0) return static_cast<std::size_t>(value);
+  } catch (const std::exception&) {
+  }
+  throw clip::Error(flag + " needs a positive integer, not '" + text + "'");
+}
+
+Options parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw clip::Error(arg + " needs a value");
+      return argv[++i];
+    };
+    auto append = [](std::vector<std::string>& to, std::vector<std::string> from) {
+      to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+    };
+    if (arg == "--model") options.model = value();
+    else if (arg == "--image") options.images.push_back(value());
+    else if (arg == "--images-file") append(options.images, read_lines(value()));
+    else if (arg == "--text") options.texts.push_back(value());
+    else if (arg == "--texts-file") append(options.texts, read_lines(value()));
+    else if (arg == "--texts-jsonl") append(options.texts, read_jsonl_strings(value()));
+    else if (arg == "--normalize") options.normalize = true;
+    else if (arg == "--pixels") options.pixels = true;
+    else if (arg == "--no-truncate") options.truncate = false;
+    else if (arg == "--batch") options.batch = parse_count(arg, value());
+    else if (arg == "--threads") options.threads = static_cast<int>(parse_count(arg, value()));
+    else if (arg == "--json") options.npy_prefix.clear();
+    else if (arg == "--npy") options.npy_prefix = value();
+    else if (arg == "-h" || arg == "--help") {
+      std::cout << usage;
+      std::exit(0);
+    } else throw clip::Error("unknown argument '" + arg + "'\n" + usage);
+  }
+  if (options.model.empty()) throw clip::Error(std::string("--model is required\n") + usage);
+  if (options.images.empty() && options.texts.empty()) throw clip::Error(std::string("nothing to embed\n") + usage);
+  return options;
+}
+
+/// One input's outcome: its features, or why it failed.
+struct Embedded {
+  std::optional<std::vector<float>> features;
+  std::vector<float> pixel_values;   // with --pixels
+  std::vector<std::int32_t> tokens;  // texts
+  std::string error;
+};
+
+std::vector<float> row_vector(const clip::RowMatrix<float>& matrix, Eigen::Index row) {
+  return std::vector<float>(matrix.row(row).data(), matrix.row(row).data() + matrix.cols());
+}
+
+std::vector<Embedded> embed_images(const clip::Model<float>& model, const Options& options) {
+  const clip::PreprocessOptions preprocess = clip::preprocess_options(model.config());
+  std::vector<Embedded> results(options.images.size());
+  for (std::size_t first = 0; first < options.images.size(); first += options.batch) {
+    std::vector<std::size_t> batch;
+    std::vector<clip::Image> images;
+    for (std::size_t i = first; i < std::min(first + options.batch, options.images.size()); ++i) {
+      try {
+        images.push_back(clip::decode_image_file(options.images[i]));
+        batch.push_back(i);
+      } catch (const clip::Error& e) {
+        results[i].error = e.what();
+      }
+    }
+    if (images.empty()) continue;
+    const clip::RowMatrix<float> pixels = clip::preprocess_images(images, preprocess);
+    clip::RowMatrix<float> features = model.encode_images(pixels);
+    if (options.normalize) features = clip::normalize_rows(features);
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+      const auto row = static_cast<Eigen::Index>(b);
+      results[batch[b]].features = row_vector(features, row);
+      if (options.pixels) results[batch[b]].pixel_values = row_vector(pixels, row);
+    }
+  }
+  return results;
+}
+
+std::vector<Embedded> embed_texts(const clip::Model<float>& model, const Options& options) {
+  const int context = model.config().text.context_length;
+  std::vector<Embedded> results(options.texts.size());
+  for (std::size_t first = 0; first < options.texts.size(); first += options.batch) {
+    std::vector<std::size_t> batch;
+    clip::TokenMatrix tokens(0, context);
+    for (std::size_t i = first; i < std::min(first + options.batch, options.texts.size()); ++i) {
+      try {
+        const clip::TokenMatrix row = model.tokenizer().tokenize({options.texts[i]}, context, options.truncate);
+        tokens.conservativeResize(tokens.rows() + 1, context);
+        tokens.row(tokens.rows() - 1) = row;
+        batch.push_back(i);
+        results[i].tokens.assign(row.data(), row.data() + context);
+      } catch (const clip::Error& e) {
+        results[i].error = e.what();
+      }
+    }
+    if (batch.empty()) continue;
+    clip::RowMatrix<float> features = model.encode_texts(tokens);
+    if (options.normalize) features = clip::normalize_rows(features);
+    for (std::size_t b = 0; b < batch.size(); ++b) results[batch[b]].features = row_vector(features, static_cast<Eigen::Index>(b));
+  }
+  return results;
+}
+
+/// logits_per_image as CLIP.forward computes them; null where an image or text failed.
+nlohmann::json logits_json(const clip::Model<float>& model, const std::vector<Embedded>& images,
+                           const std::vector<Embedded>& texts) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const Embedded& image : images) {
+    nlohmann::json row = nlohmann::json::array();
+    for (const Embedded& text : texts) {
+      if (!image.features || !text.features) {
+        row.push_back(nullptr);
+        continue;
+      }
+      const Eigen::Map<const Eigen::RowVectorXf> a(image.features->data(), static_cast<Eigen::Index>(image.features->size()));
+      const Eigen::Map<const Eigen::RowVectorXf> b(text.features->data(), static_cast<Eigen::Index>(text.features->size()));
+      row.push_back(model.logit_scale() * a.normalized().dot(b.normalized()));
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+/// A float32 [rows, cols] .npy file (format version 1.0), written atomically.
+void write_npy(const std::string& path, const std::vector<const std::vector<float>*>& rows, std::size_t cols) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows.size()) + ", " +
+                       std::to_string(cols) + "), }";
+  header.append(63 - (10 + header.size()) % 64, ' ');  // pad so the data starts at a multiple of 64
+  header += '\n';
+  std::string file = std::string("\x93NUMPY\x01\x00", 8);
+  file.push_back(static_cast<char>(header.size() & 0xFF));
+  file.push_back(static_cast<char>(header.size() >> 8));
+  file += header;
+  for (const std::vector<float>* row : rows) file.append(reinterpret_cast<const char*>(row->data()), row->size() * sizeof(float));
+  clip::detail::write_file_atomically(path, file);
+}
+
+int run(const Options& options) {
+  if (options.threads > 0) clip::set_num_threads(options.threads);
+  const clip::Model<float> model(options.model);
+  const std::vector<Embedded> images = embed_images(model, options);
+  const std::vector<Embedded> texts = embed_texts(model, options);
+
+  int failures = 0;
+  nlohmann::json image_items = nlohmann::json::array(), text_items = nlohmann::json::array();
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    nlohmann::json item = {{"path", options.images[i]}};
+    if (images[i].features) {
+      if (options.npy_prefix.empty()) item["features"] = *images[i].features;
+      if (options.pixels) item["pixel_values"] = images[i].pixel_values;
+    } else {
+      item["error"] = images[i].error;
+      std::cerr << "clip-embed: " << images[i].error << "\n";
+      ++failures;
+    }
+    image_items.push_back(std::move(item));
+  }
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    nlohmann::json item = {{"text", options.texts[i]}};  // invalid UTF-8 is dumped as U+FFFD
+    if (texts[i].features) {
+      item["tokens"] = texts[i].tokens;
+      if (options.npy_prefix.empty()) item["features"] = *texts[i].features;
+    } else {
+      item["error"] = texts[i].error;
+      std::cerr << "clip-embed: text " << i << ": " << texts[i].error << "\n";
+      ++failures;
+    }
+    text_items.push_back(std::move(item));
+  }
+
+  nlohmann::json document = {{"embed_dim", model.config().embed_dim}, {"logit_scale", model.logit_scale()},
+                             {"images", image_items}, {"texts", text_items}};
+  if (!images.empty() && !texts.empty()) document["logits_per_image"] = logits_json(model, images, texts);
+  const auto dump = [](const nlohmann::json& json) { return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+
+  if (options.npy_prefix.empty()) {
+    std::cout << dump(document) << "\n";
+  } else {
+    // The .npy files hold the rows that succeeded, in input order; the index says which.
+    for (auto [name, items, json_items] : {std::tuple{"images", &images, &image_items}, std::tuple{"texts", &texts, &text_items}}) {
+      std::vector<const std::vector<float>*> rows;
+      for (std::size_t i = 0; i < items->size(); ++i) {
+        if (!(*items)[i].features) continue;
+        (*json_items)[i]["row"] = rows.size();
+        rows.push_back(&*(*items)[i].features);
+      }
+      document[name] = *json_items;
+      if (!items->empty()) write_npy(options.npy_prefix + "." + name + ".npy", rows, static_cast<std::size_t>(model.config().embed_dim));
+    }
+    clip::detail::write_file_atomically(options.npy_prefix + ".json", dump(document) + "\n");
+  }
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::cerr << "clip-embed: " << e.what() << "\n";
+    return 2;
+  }
+}
