@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <random>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -208,6 +210,32 @@ TEST(ModelFile, RejectsMissingTensorsAndContradictingConfigs) {
   const auto plain_path = clip_test::scratch_dir("plain") / "plain.safetensors";
   plain.write(plain_path.string());
   EXPECT_NE(model_error(plain_path.string()).find("not a clip model file"), std::string::npos);
+}
+
+TEST(ModelFile, TruncatedOrCorruptedCopiesFailCleanly) {
+  const std::string path = write_tiny_model("fuzz-source", [](auto&, auto&) {});
+  std::ifstream in(path, std::ios::binary);
+  const std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto dir = clip_test::scratch_dir("fuzz");
+  const std::string damaged = (dir / "damaged.safetensors").string();
+  // Every truncation is an error (the data section or the header is cut short).
+  for (std::size_t cut = 0; cut < original.size(); cut += 1 + cut / 16) {
+    clip_test::write_bytes(damaged, original.substr(0, cut));
+    EXPECT_THROW(clip::ModelFile{damaged}, clip::Error) << "truncated at " << cut;
+  }
+  // Random byte changes anywhere in the header: an error or a valid file, never a crash.
+  std::mt19937 random(1234);
+  const std::size_t header_end = 8 + static_cast<unsigned char>(original[0]) + 256u * static_cast<unsigned char>(original[1]);
+  for (int trial = 0; trial < 500; ++trial) {
+    std::string copy = original;
+    for (int change = 0; change < 3; ++change)
+      copy[random() % header_end] = static_cast<char>(random() % 256);
+    clip_test::write_bytes(damaged, copy);
+    try {
+      clip::ModelFile model(damaged);
+    } catch (const clip::Error&) {
+    }
+  }
 }
 
 }  // namespace
