@@ -418,10 +418,13 @@ def colour_distance(a, b):
     return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
 
 
-def render_scene(rng, nprng, width, height, n_objects):
+def render_scene(rng, nprng, width, height, n_objects, force=None):
     """Draws n_objects shapes inside the central square of a width x height canvas, so CLIP's
     centre crop keeps them. Returns (image, objects, background name)."""
-    image, bg_name, bg_mean = make_background(width, height, rng, nprng)
+    while True:
+        image, bg_name, bg_mean = make_background(width, height, rng, nprng)
+        if force is None or colour_distance(COLOURS[force[0]], bg_mean) > 120:
+            break
     draw = ImageDraw.Draw(image)
     side = min(width, height)
     x0, y0 = (width - side) / 2, (height - side) / 2
@@ -432,6 +435,8 @@ def render_scene(rng, nprng, width, height, n_objects):
             if colour_distance(COLOURS[colour_name], bg_mean) > 120:
                 break
         shape = rng.choice(SHAPES)
+        if force is not None:
+            colour_name, shape = force
         if n_objects == 1:
             size_name = rng.choice(["small", "large", None, None])
             lo, hi = {"small": (0.13, 0.18), "large": (0.30, 0.40), None: (0.20, 0.27)}[size_name]
@@ -549,13 +554,21 @@ def load_safetensors(path):
 # ---------------------------------------------------------------------------------------------
 
 
-def make_batch(step, batch_size, tokenizer, seed):
+def make_batch(step, batch_size, tokenizer, seed, balanced=False):
+    """balanced: the batch starts with every colour x shape exactly once (single objects), so
+    the contrastive task is the zero-shot task with no false negatives; the rest are pairs."""
     rng = random.Random(seed * 1_000_003 + step)
     nprng = np.random.default_rng(seed * 1_000_003 + step)
     images, tokens, seen = [], [], set()
     while len(images) < batch_size:
         side = rng.choice([64, 64, 72, 80, 96, 112, 128])
-        n_objects = 2 if rng.random() < 0.2 else 1
+        if balanced and len(images) < len(LABELS):
+            colour, shape = LABELS[len(images)].split()
+            image, objects, bg_name = render_scene(rng, nprng, side, side, 1, force=(colour, shape))
+            images.append(preprocess(image))
+            tokens.append(caption(rng, objects, bg_name))
+            continue
+        n_objects = 2 if balanced or rng.random() < 0.2 else 1
         image, objects, bg_name = render_scene(rng, nprng, side, side, n_objects)
         text = caption(rng, objects, bg_name)
         key = tuple(objects)
@@ -611,6 +624,8 @@ def main():
     parser.add_argument("--eval-count", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--merges", type=int, default=300)
+    parser.add_argument("--init", default=None, help="start from this openai.safetensors (a second stage)")
+    parser.add_argument("--balanced", action="store_true", help="every colour x shape once in each batch")
     parser.add_argument("--eval-only", action="store_true", help="reuse --out/openai.safetensors, skip training")
     args = parser.parse_args()
 
@@ -636,6 +651,8 @@ def main():
     if args.eval_only:
         model.load_state_dict(load_safetensors(weights_path))
     else:
+        if args.init:
+            model.load_state_dict(load_safetensors(args.init))
         decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
         no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
@@ -648,7 +665,7 @@ def main():
         labels = torch.arange(args.batch_size)
         model.train()
         for step in range(args.steps):
-            images, tokens = make_batch(step, args.batch_size, tokenizer, args.seed)
+            images, tokens = make_batch(step, args.batch_size, tokenizer, args.seed, args.balanced)
             logits_per_image, logits_per_text = model(images, tokens)
             # the CLIP paper's symmetric cross-entropy
             loss = (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
@@ -698,7 +715,7 @@ def main():
         nprng = np.random.default_rng(7)
         for label in wanted:
             colour, shape = label.split()
-            for attempt in range(100):
+            for attempt in range(30):
                 image = Image.new("RGB", (128, 128), jitter((250, 250, 250), rng, 5))
                 r = rng.uniform(0.26, 0.34) * 128
                 draw_shape(ImageDraw.Draw(image), shape, jitter(COLOURS[colour], rng),
