@@ -1,0 +1,215 @@
+// clip-bench: times the library's own code paths on the standard workloads (docs/performance.md),
+// so clip can be compared with ONNX Runtime and PyTorch on the same model file.
+
+#include <clip/error.hpp>
+#include <clip/model.hpp>
+#include <clip/threading.hpp>
+#include <clip/tokenizer.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* const usage = R"(usage: clip-bench --model FILE [--threads N] [--workloads W1,W2,W3,W4] [--repeat R] [--json]
+
+Times clip on the standard workloads after one warm-up run each, and prints the median, min and
+max of R runs (default 7):
+  W1  one 224x224 image -> features (ms)                 encode_images, random pixels [1, 3*S*S]
+  W2  a batch of 16 images (images/s)                    encode_images, random pixels [16, 3*S*S]
+  W3  one prompt "a photo of a cat." (ms)                tokenizer().tokenize + encode_texts
+  W4  256 prompts "a photo of a {class} number {i}."     tokenize + encode_texts in batches of 64
+      over 16 classes (prompts/s)
+plus the load time (constructing Model<float> from FILE) and the peak RSS of the process.
+--threads N sets clip::set_num_threads(N) (default: the library's default).
+--json prints one JSON object: W1_ms, W2_img_per_s, W3_ms, W4_txt_per_s ([median, min, max]),
+load_s, rss_mb.
+)";
+
+const char* const classes[16] = {"cat",   "dog",   "car",   "airplane", "bird",  "deer", "frog",  "horse",
+                                 "ship",  "truck", "apple", "chair",    "tree",  "house", "flower", "bicycle"};
+
+struct Options {
+  std::string model;
+  int threads = 0;
+  int repeat = 7;
+  bool json = false;
+  std::array<bool, 4> run{{true, true, true, true}};
+};
+
+int parse_positive(const std::string& flag, const std::string& text) {
+  try {
+    std::size_t used = 0;
+    const int value = std::stoi(text, &used);
+    if (used == text.size() && value > 0) return value;
+  } catch (const std::exception&) {
+  }
+  throw clip::Error(flag + " needs a positive integer, not '" + text + "'");
+}
+
+std::array<bool, 4> parse_workloads(const std::string& text) {
+  std::array<bool, 4> run{{false, false, false, false}};
+  std::istringstream stream(text);
+  std::string item;
+  bool any = false;
+  while (std::getline(stream, item, ',')) {
+    if (item.size() == 2 && (item[0] == 'W' || item[0] == 'w') && item[1] >= '1' && item[1] <= '4') {
+      run[static_cast<std::size_t>(item[1] - '1')] = true;
+      any = true;
+    } else {
+      throw clip::Error("--workloads: unknown workload '" + item + "' (W1, W2, W3, W4, comma-separated)");
+    }
+  }
+  if (!any) throw clip::Error("--workloads needs at least one of W1, W2, W3, W4");
+  return run;
+}
+
+Options parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw clip::Error(flag + " needs a value");
+      return argv[++i];
+    };
+    if (flag == "--model") options.model = value();
+    else if (flag == "--threads") options.threads = parse_positive(flag, value());
+    else if (flag == "--repeat") options.repeat = parse_positive(flag, value());
+    else if (flag == "--workloads") options.run = parse_workloads(value());
+    else if (flag == "--json") options.json = true;
+    else throw clip::Error("unknown argument '" + flag + "'");
+  }
+  if (options.model.empty()) throw clip::Error("--model FILE is required");
+  return options;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// One warm-up call, then `repeat` timed calls; sorted seconds.
+std::vector<double> time_runs(const std::function<void()>& work, int repeat) {
+  work();
+  std::vector<double> times;
+  for (int r = 0; r < repeat; ++r) {
+    const auto start = Clock::now();
+    work();
+    times.push_back(seconds_since(start));
+  }
+  std::sort(times.begin(), times.end());
+  return times;
+}
+
+/// [median, min, max]: milliseconds, or items per second when items > 0 (min rate = slowest run).
+std::array<double, 3> summarise(const std::vector<double>& times, int items) {
+  const double median = times[times.size() / 2], fastest = times.front(), slowest = times.back();
+  if (items == 0) return {{median * 1e3, fastest * 1e3, slowest * 1e3}};
+  return {{items / median, items / slowest, items / fastest}};
+}
+
+int run(int argc, char** argv) {
+  const Options options = parse(argc, argv);
+  if (options.threads > 0) clip::set_num_threads(options.threads);
+
+  const auto load_start = Clock::now();
+  const clip::Model<float> model(options.model);
+  const double load_s = seconds_since(load_start);
+
+  const int size = model.config().vision.image_size;
+  const Eigen::Index pixels_per_image = 3 * static_cast<Eigen::Index>(size) * size;
+  std::mt19937 generator(0);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto random_pixels = [&](Eigen::Index n) {
+    clip::RowMatrix<float> pixels(n, pixels_per_image);
+    for (Eigen::Index i = 0; i < pixels.size(); ++i) pixels.data()[i] = normal(generator);
+    return pixels;
+  };
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 256; ++i)
+    prompts.push_back(std::string("a photo of a ") + classes[i % 16] + " number " + std::to_string(i) + ".");
+  const int context = model.config().text.context_length;
+
+  struct Result {
+    const char* key;
+    const char* label;
+    const char* unit;
+    std::array<double, 3> values;
+  };
+  std::vector<Result> results;
+  volatile float sink = 0;  // keeps the features observable
+  if (options.run[0]) {
+    const clip::RowMatrix<float> pixels = random_pixels(1);
+    results.push_back({"W1_ms", "W1 1 image", "ms",
+                       summarise(time_runs([&] { sink = model.encode_images(pixels)(0, 0); }, options.repeat), 0)});
+  }
+  if (options.run[1]) {
+    const clip::RowMatrix<float> pixels = random_pixels(16);
+    results.push_back({"W2_img_per_s", "W2 16 images", "images/s",
+                       summarise(time_runs([&] { sink = model.encode_images(pixels)(0, 0); }, options.repeat), 16)});
+  }
+  if (options.run[2]) {
+    const std::vector<std::string> prompt{"a photo of a cat."};
+    auto work = [&] { sink = model.encode_texts(model.tokenizer().tokenize(prompt, context))(0, 0); };
+    results.push_back({"W3_ms", "W3 1 prompt", "ms", summarise(time_runs(work, options.repeat), 0)});
+  }
+  if (options.run[3]) {
+    auto work = [&] {
+      for (std::size_t begin = 0; begin < prompts.size(); begin += 64) {
+        const std::vector<std::string> batch(prompts.begin() + static_cast<std::ptrdiff_t>(begin),
+                                             prompts.begin() + static_cast<std::ptrdiff_t>(begin + 64));
+        sink = model.encode_texts(model.tokenizer().tokenize(batch, context))(0, 0);
+      }
+    };
+    results.push_back({"W4_txt_per_s", "W4 256 prompts", "prompts/s", summarise(time_runs(work, options.repeat), 256)});
+  }
+
+  rusage usage_now{};
+  getrusage(RUSAGE_SELF, &usage_now);
+  const double rss_mb = static_cast<double>(usage_now.ru_maxrss) / 1024.0;  // ru_maxrss is KiB on Linux
+
+  if (options.json) {
+    std::printf("{");
+    for (const Result& r : results)
+      std::printf("\"%s\": [%.2f, %.2f, %.2f], ", r.key, r.values[0], r.values[1], r.values[2]);
+    std::printf("\"load_s\": %.3f, \"rss_mb\": %.1f, \"threads\": %d, \"repeat\": %d}\n", load_s, rss_mb,
+                clip::num_threads(), options.repeat);
+  } else {
+    std::printf("model %s, %d thread(s), %d runs after a warm-up\n", options.model.c_str(), clip::num_threads(),
+                options.repeat);
+    std::printf("%-16s %12s %12s %12s  %s\n", "workload", "median", "min", "max", "unit");
+    for (const Result& r : results)
+      std::printf("%-16s %12.2f %12.2f %12.2f  %s\n", r.label, r.values[0], r.values[1], r.values[2], r.unit);
+    std::printf("load %.3f s, peak RSS %.1f MB\n", load_s, rss_mb);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << usage;
+      return 0;
+    }
+  }
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "clip-bench: " << e.what() << "\n(clip-bench --help shows the usage)\n";
+    return 2;
+  }
+}
