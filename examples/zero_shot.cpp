@@ -8,6 +8,8 @@
 #define CLIP_STB_IMAGE_IMPLEMENTATION
 #include <clip/clip.hpp>
 
+#include "cli.hpp"  // argument helpers shared with the tools
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -42,28 +44,6 @@ struct Options {
   std::string cache;
 };
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::string part;
-  for (char c : text + separator) {
-    if (c != separator) {
-      part += c;
-      continue;
-    }
-    const auto first = part.find_first_not_of(" \t\r");
-    if (first != std::string::npos) parts.push_back(part.substr(first, part.find_last_not_of(" \t\r") - first + 1));
-    part.clear();
-  }
-  return parts;
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw clip::Error(path + ": cannot open");
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  return split(text, '\n');
-}
-
 bool is_image_file(const fs::path& path) {
   std::string extension = path.extension().string();
   std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -82,38 +62,23 @@ std::vector<std::string> walk_images(const std::string& dir) {
   return files;
 }
 
-std::size_t parse_count(const std::string& flag, const std::string& text) {
-  try {
-    std::size_t used = 0;
-    const long value = std::stol(text, &used);
-    if (used == text.size() && value > 0) return static_cast<std::size_t>(value);
-  } catch (const std::exception&) {
-  }
-  throw clip::Error(flag + " needs a positive integer, not '" + text + "'");
-}
-
 Options parse(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw clip::Error(arg + " needs a value");
-      return argv[++i];
-    };
+  using clip::cli::append;
+  clip::cli::Arguments args(argc, argv);
+  while (args.next()) {
+    const std::string arg = args.current();
+    auto value = [&] { return args.value(); };
     if (arg == "--model") options.model = value();
     else if (arg == "--image") options.images.push_back(value());
-    else if (arg == "--images") {
-      for (std::string& file : walk_images(value())) options.images.push_back(std::move(file));
-    } else if (arg == "--labels") {
-      for (std::string& label : split(value(), ',')) options.labels.push_back(std::move(label));
-    } else if (arg == "--labels-file") {
-      for (std::string& label : read_lines(value())) options.labels.push_back(std::move(label));
-    } else if (arg == "--template") options.templates.push_back(value());
-    else if (arg == "--templates-file") {
-      for (std::string& line : read_lines(value())) options.templates.push_back(std::move(line));
-    } else if (arg == "--top-k") options.top_k = parse_count(arg, value());
+    else if (arg == "--images") append(options.images, walk_images(value()));
+    else if (arg == "--labels") append(options.labels, clip::cli::split_list(value()));
+    else if (arg == "--labels-file") append(options.labels, clip::cli::read_lines(value()));
+    else if (arg == "--template") options.templates.push_back(value());
+    else if (arg == "--templates-file") append(options.templates, clip::cli::read_lines(value()));
+    else if (arg == "--top-k") options.top_k = static_cast<std::size_t>(clip::cli::parse_integer(arg, value()));
     else if (arg == "--json") options.json = true;
-    else if (arg == "--threads") options.threads = static_cast<int>(parse_count(arg, value()));
+    else if (arg == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
     else if (arg == "--cache") options.cache = value();
     else if (arg == "-h" || arg == "--help") {
       std::cout << usage;
@@ -216,10 +181,5 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse(argc, argv));
-  } catch (const std::exception& e) {
-    std::cerr << "clip-zero-shot: " << e.what() << "\n";
-    return 2;
-  }
+  return clip::cli::run_main("clip-zero-shot", [&] { return run(parse(argc, argv)); });
 }

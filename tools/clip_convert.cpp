@@ -1,6 +1,8 @@
 // clip-convert: turns a downloaded CLIP checkpoint into one clip model file, makes random models
 // for benchmarks, and inspects model files.
 
+#include "cli.hpp"
+
 #include <clip/convert.hpp>
 
 #include <cstdio>
@@ -32,13 +34,7 @@ clip::DType parse_dtype(const std::string& text) {
 }
 
 int parse_positive(const std::string& flag, const std::string& text) {
-  try {
-    std::size_t used = 0;
-    const int value = std::stoi(text, &used);
-    if (used == text.size() && value > 0) return value;
-  } catch (const std::exception&) {
-  }
-  throw clip::Error(flag + " needs a positive integer, not '" + text + "'");
+  return static_cast<int>(clip::cli::parse_integer(flag, text, 1));
 }
 
 std::array<float, 3> parse_triple(const std::string& flag, const std::string& text) {
@@ -78,12 +74,10 @@ int run(int argc, char** argv) {
   std::string source, output, random_name, inspect_path;
   unsigned seed = 0;
   clip::ConvertOptions options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw clip::Error(arg + " needs a value");
-      return argv[++i];
-    };
+  clip::cli::Arguments args(argc, argv);
+  while (args.next()) {
+    const std::string arg = args.current();
+    auto value = [&] { return args.value(); };
     if (arg == "-h" || arg == "--help") {
       std::cout << usage;
       return 0;
@@ -126,10 +120,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "clip-convert: " << e.what() << "\n";
-    return 1;
-  }
+  return clip::cli::run_main("clip-convert", [&] { return run(argc, argv); }, 1);
 }

@@ -1,5 +1,7 @@
 // clip-embed: image and text embeddings as JSON (or .npy files for large jobs).
 
+#include "cli.hpp"
+
 #define CLIP_STB_IMAGE_IMPLEMENTATION
 #include <clip/clip.hpp>
 
@@ -33,21 +35,10 @@ struct Options {
   std::string npy_prefix;
 };
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw clip::Error(path + ": cannot open");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(file, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
 std::vector<std::string> read_jsonl_strings(const std::string& path) {
   std::vector<std::string> texts;
   std::size_t number = 0;
-  for (const std::string& line : read_lines(path)) {
+  for (const std::string& line : clip::cli::read_lines(path)) {
     ++number;
     try {
       texts.push_back(nlohmann::json::parse(line).get<std::string>());
@@ -58,38 +49,24 @@ std::vector<std::string> read_jsonl_strings(const std::string& path) {
   return texts;
 }
 
-std::size_t parse_count(const std::string& flag, const std::string& text) {
-  try {
-    std::size_t used = 0;
-    const long value = std::stol(text, &used);
-    if (used == text.size() && value > 0) return static_cast<std::size_t>(value);
-  } catch (const std::exception&) {
-  }
-  throw clip::Error(flag + " needs a positive integer, not '" + text + "'");
-}
-
 Options parse(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw clip::Error(arg + " needs a value");
-      return argv[++i];
-    };
-    auto append = [](std::vector<std::string>& to, std::vector<std::string> from) {
-      to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
-    };
+  clip::cli::Arguments args(argc, argv);
+  while (args.next()) {
+    const std::string arg = args.current();
+    auto value = [&] { return args.value(); };
+    using clip::cli::append;
     if (arg == "--model") options.model = value();
     else if (arg == "--image") options.images.push_back(value());
-    else if (arg == "--images-file") append(options.images, read_lines(value()));
+    else if (arg == "--images-file") append(options.images, clip::cli::read_lines(value()));
     else if (arg == "--text") options.texts.push_back(value());
-    else if (arg == "--texts-file") append(options.texts, read_lines(value()));
+    else if (arg == "--texts-file") append(options.texts, clip::cli::read_lines(value()));
     else if (arg == "--texts-jsonl") append(options.texts, read_jsonl_strings(value()));
     else if (arg == "--normalize") options.normalize = true;
     else if (arg == "--pixels") options.pixels = true;
     else if (arg == "--no-truncate") options.truncate = false;
-    else if (arg == "--batch") options.batch = parse_count(arg, value());
-    else if (arg == "--threads") options.threads = static_cast<int>(parse_count(arg, value()));
+    else if (arg == "--batch") options.batch = static_cast<std::size_t>(clip::cli::parse_integer(arg, value()));
+    else if (arg == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
     else if (arg == "--json") options.npy_prefix.clear();
     else if (arg == "--npy") options.npy_prefix = value();
     else if (arg == "-h" || arg == "--help") {
@@ -260,10 +237,5 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse(argc, argv));
-  } catch (const std::exception& e) {
-    std::cerr << "clip-embed: " << e.what() << "\n";
-    return 2;
-  }
+  return clip::cli::run_main("clip-embed", [&] { return run(parse(argc, argv)); });
 }

@@ -1,5 +1,7 @@
 // clip-tokenize: CLIP token ids for lines of text on stdin, one JSON array per line.
 
+#include "cli.hpp"
+
 #include <clip/convert.hpp>
 #include <clip/model_file.hpp>
 #include <clip/tokenizer.hpp>
@@ -24,29 +26,18 @@ int run(int argc, char** argv) {
   std::string model_path, vocab_path;
   bool raw = false, truncate = false, jsonl = false, strict = false;
   std::optional<int> context_length;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw clip::Error(arg + " needs a value");
-      return argv[++i];
-    };
+  clip::cli::Arguments args(argc, argv);
+  while (args.next()) {
+    const std::string arg = args.current();
+    auto value = [&] { return args.value(); };
     if (arg == "--model") model_path = value();
     else if (arg == "--vocab") vocab_path = value();
     else if (arg == "--raw") raw = true;
     else if (arg == "--truncate") truncate = true;
     else if (arg == "--jsonl") jsonl = true;
     else if (arg == "--strict-utf8") strict = true;
-    else if (arg == "--context-length") {
-      const std::string text = value();
-      std::size_t used = 0;
-      int parsed = 0;
-      try {
-        parsed = std::stoi(text, &used);
-      } catch (const std::exception&) {
-      }
-      if (used != text.size() || parsed < 2) throw clip::Error("--context-length needs an integer >= 2, not '" + text + "'");
-      context_length = parsed;
-    } else if (arg == "-h" || arg == "--help") {
+    else if (arg == "--context-length") context_length = static_cast<int>(clip::cli::parse_integer(arg, value(), 2));
+    else if (arg == "-h" || arg == "--help") {
       std::cout << usage;
       return 0;
     } else throw clip::Error("unknown argument '" + arg + "'\n" + usage);
@@ -99,10 +90,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "clip-tokenize: " << e.what() << "\n";
-    return 2;
-  }
+  return clip::cli::run_main("clip-tokenize", [&] { return run(argc, argv); });
 }
