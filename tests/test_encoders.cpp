@@ -5,6 +5,7 @@
 #include <clip/convert.hpp>
 #include <clip/model.hpp>
 #include <clip/similarity.hpp>
+#include <clip/threading.hpp>
 
 #include "test_support.hpp"
 
@@ -270,6 +271,36 @@ TEST_F(TinyModels, ConcurrentEncodesMatchSerialResults) {
     EXPECT_EQ(images[i], serial_images) << "thread result " << i;
     EXPECT_EQ(texts[i], serial_texts) << "thread result " << i;
   }
+}
+
+// clip splits one item's products over threads (heads, MLP columns) and big batches by item;
+// every split must give the single-thread result up to the order of float sums.
+template <typename Scalar>
+void expect_thread_counts_agree(const clip::Model<Scalar>& model, const Golden& g, double tolerance) {
+  const RowMatrix<Scalar> pixels = g.pixels.cast<Scalar>();
+  double worst = 0;
+  for (Eigen::Index batch : {1, 2, 3, 5}) {
+    RowMatrix<Scalar> images(batch, pixels.cols());
+    TokenMatrix tokens(2 * batch + 1, g.tokens.cols());
+    for (Eigen::Index n = 0; n < images.rows(); ++n) images.row(n) = pixels.row(n % pixels.rows());
+    for (Eigen::Index n = 0; n < tokens.rows(); ++n) tokens.row(n) = g.tokens.row(n % g.tokens.rows());
+    clip::set_num_threads(1);
+    const RowMatrix<Scalar> serial_images = model.encode_images(images);
+    const RowMatrix<Scalar> serial_texts = model.encode_texts(tokens);
+    for (int threads : {2, 3}) {
+      clip::set_num_threads(threads);
+      worst = std::max(worst, worst_relative_error(model.encode_images(images), serial_images));
+      worst = std::max(worst, worst_relative_error(model.encode_texts(tokens), serial_texts));
+    }
+  }
+  clip::set_num_threads(0);
+  std::cout << "  1 thread vs 2 and 3: worst relative difference " << worst << " (tolerance " << tolerance << ")\n";
+  EXPECT_LE(worst, tolerance);
+}
+
+TEST_F(TinyModels, ThreadCountsAgree) {
+  expect_thread_counts_agree(clip::Model<float>(model_path("openai")), golden(), 1e-5);
+  expect_thread_counts_agree(clip::Model<double>(model_path("openai")), golden(), 1e-13);
 }
 
 void expect_error_mentions(const std::function<void()>& call, const std::vector<std::string>& fragments) {

@@ -1,15 +1,17 @@
 #pragma once
-// The number of threads clip uses inside matrix products. Eigen parallelises its products with
-// OpenMP, so this has an effect only in programs compiled with -fopenmp (the project's tools
-// are); without it everything runs on the calling thread.
+// The number of threads clip's encoders use. clip splits the work itself (see
+// detail/parallel.hpp): one image or prompt is shared out by attention heads and MLP columns,
+// larger batches by whole images/texts. Eigen's products run single-threaded inside, so the
+// setting works the same with or without OpenMP.
 
-#include <Eigen/Core>
+#include <clip/detail/parallel.hpp>
 
 namespace clip {
 
-/// Sets the threads used by later encodes in this process; 0 or less means "all cores".
-inline void set_num_threads(int threads) { Eigen::setNbThreads(threads > 0 ? threads : 0); }
+/// Sets the threads later encodes in this process use (the calling thread included); 0 or
+/// less means all cores, the default.
+inline void set_num_threads(int threads) { detail::ThreadPool::instance().set_threads(threads); }
 
-inline int num_threads() { return Eigen::nbThreads(); }
+inline int num_threads() { return detail::ThreadPool::instance().threads(); }
 
 }  // namespace clip

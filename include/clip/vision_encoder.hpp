@@ -2,6 +2,8 @@
 // VisionEncoder: OpenAI's VisionTransformer. Normalised pixels [N, 3*S*S] (each row one image in
 // CHW order) -> image features [N, embed_dim], not normalised (like CLIP.encode_image).
 
+#include <clip/detail/parallel.hpp>
+#include <clip/detail/products.hpp>
 #include <clip/detail/transformer.hpp>
 #include <clip/error.hpp>
 #include <clip/weights.hpp>
@@ -20,7 +22,6 @@ class VisionEncoder {
   RowMatrix<Scalar> encode(const RowMatrix<Scalar>& pixels) const {
     const ModelConfig& config = weights_->config();
     const VisionConfig& v = config.vision;
-    const VisionWeights<Scalar>& w = weights_->vision();
     const Eigen::Index image_values = 3 * static_cast<Eigen::Index>(v.image_size) * v.image_size;
     if (pixels.rows() == 0) throw Error("encode_images: empty batch (0 images)");
     if (pixels.cols() != image_values)
@@ -28,6 +29,31 @@ class VisionEncoder {
                   std::to_string(v.image_size) + "*" + std::to_string(v.image_size) + " = " +
                   std::to_string(image_values) + " (CHW, image_size " + std::to_string(v.image_size) + ")");
 
+    const detail::SerialEigenScope serial_eigen;  // clip splits the work itself
+    // Enough images: each thread encodes its own share (no synchronisation inside); otherwise
+    // the threads share each product by output columns.
+    const Eigen::Index images = pixels.rows();
+    const int threads = detail::available_threads();
+    RowMatrix<Scalar> features(images, config.embed_dim);
+    if (threads > 1 && (images >= 2 * threads || (images >= threads && images % threads == 0))) {
+      detail::parallel_for(threads, threads, [&](int part) {
+        const Eigen::Index first = images * part / threads;
+        const Eigen::Index count = images * (part + 1) / threads - first;
+        features.middleRows(first, count) = encode_batch(pixels.middleRows(first, count), 1);
+      });
+    } else {
+      features = encode_batch(pixels, threads);
+    }
+    return features;
+  }
+
+  const Weights<Scalar>& weights() const { return *weights_; }
+
+ private:
+  RowMatrix<Scalar> encode_batch(const Eigen::Ref<const RowMatrix<Scalar>>& pixels, int threads) const {
+    const ModelConfig& config = weights_->config();
+    const VisionConfig& v = config.vision;
+    const VisionWeights<Scalar>& w = weights_->vision();
     const Eigen::Index images = pixels.rows();
     const Eigen::Index grid = v.grid_size();
     const Eigen::Index patches_per_image = grid * grid;
@@ -37,8 +63,10 @@ class VisionEncoder {
     // conv1 (kernel = stride = patch, no bias) as one product: unfold every patch into a row
     // in the (channel, y, x) order of the flattened conv weight, then multiply by its transpose.
     const RowMatrix<Scalar> patches = unfold_patches(pixels, v.image_size, v.patch_size);
-    RowMatrix<Scalar> embedded(patches.rows(), width);
-    embedded.noalias() = patches * w.patch_embedding.matrix().transpose();
+    detail::ColMatrix<Scalar> embedded;
+    detail::ProductScratch<Scalar> product_scratch;
+    detail::product_columns(patches, w.patch_embedding.matrix(), embedded, product_scratch, threads,
+                            [](Eigen::Index, Eigen::Index) {});
 
     // [class; patches] + positional_embedding, images back to back.
     const auto position = w.position_embedding.matrix();
@@ -56,6 +84,7 @@ class VisionEncoder {
     shape.causal = false;
     shape.activation = config.activation;
     shape.layer_norm_eps = config.layer_norm_eps;
+    shape.threads = threads;
     detail::transformer(x, w.blocks, shape);
 
     // ln_post on the class token, then @ proj.
@@ -68,11 +97,8 @@ class VisionEncoder {
     return features;
   }
 
-  const Weights<Scalar>& weights() const { return *weights_; }
-
- private:
   /// [N, 3*S*S] CHW images -> [N * grid^2, 3*P*P] patches, row-major over the grid.
-  static RowMatrix<Scalar> unfold_patches(const RowMatrix<Scalar>& pixels, Eigen::Index image_size,
+  static RowMatrix<Scalar> unfold_patches(const Eigen::Ref<const RowMatrix<Scalar>>& pixels, Eigen::Index image_size,
                                           Eigen::Index patch_size) {
     const Eigen::Index grid = image_size / patch_size;
     const Eigen::Index plane = image_size * image_size;

@@ -5,20 +5,32 @@
 
 #include <clip/config.hpp>
 #include <clip/detail/layers.hpp>
+#include <clip/detail/parallel.hpp>
+#include <clip/detail/products.hpp>
 #include <clip/weights.hpp>
 
+#include <algorithm>
 #include <vector>
 
 namespace clip::detail {
 
+/// What each thread of a block owns.
+template <typename Scalar>
+struct ThreadScratch {
+  RowMatrix<Scalar> scores;   // one head's attention matrix [T, T]
+  RowMatrix<Scalar> padded;   // thin_product's copy of its input
+  ColMatrix<Scalar> partial;  // this thread's share of the sum out_proj / c_proj compute [tokens, W]
+};
+
 /// Work matrices one encode call owns, so concurrent calls share nothing but the weights.
+/// Product outputs are column-major (see products.hpp); the residual stream x stays row-major.
 template <typename Scalar>
 struct TransformerScratch {
   RowMatrix<Scalar> normed;   // ln_1 / ln_2 output [tokens, W]
-  RowMatrix<Scalar> qkv;      // in_proj output [tokens, 3W]
-  RowMatrix<Scalar> context;  // attention heads, concatenated [tokens, W]
-  RowMatrix<Scalar> hidden;   // c_fc output [tokens, mlp_width]
-  RowMatrix<Scalar> scores;   // one head's attention matrix [T, T]
+  ColMatrix<Scalar> qkv;      // in_proj output [tokens, 3W]
+  ColMatrix<Scalar> context;  // attention heads, concatenated [tokens, W]
+  ColMatrix<Scalar> hidden;   // c_fc output [tokens, mlp_width]
+  std::vector<ThreadScratch<Scalar>> threads;
 };
 
 /// Token rows [sequence_starts[i], sequence_starts[i + 1]) form sequence i.
@@ -28,34 +40,76 @@ struct TransformerShape {
   bool causal = false;
   Activation activation = Activation::QuickGELU;
   double layer_norm_eps = 1e-5;
+  int threads = 1;  // threads sharing each block (tensor-parallel over heads and MLP columns)
 };
 
 /// x += attn(ln_1(x)); x += mlp(ln_2(x)), in place on x [tokens, W].
+///
+/// With several threads each half of the block is one parallel step without inner barriers
+/// (Megatron-style): thread p takes a range of heads, computes their q/k/v columns, their
+/// attention and their share of out_proj (the out_proj input columns of those heads), and a
+/// range of MLP hidden units, c_fc + activation on them and their share of c_proj. The shares
+/// are summed onto x afterwards. Two synchronisations per block instead of one per product
+/// matter on shared cores, where every wake-up of a waiting thread can cost milliseconds.
 template <typename Scalar>
 void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, const TransformerShape& shape,
                     TransformerScratch<Scalar>& scratch) {
-  scratch.normed.resize(x.rows(), x.cols());
+  const Eigen::Index tokens = x.rows();
+  const Eigen::Index width = x.cols();
+  const Eigen::Index head_dim = width / shape.heads;
+  const int parts = std::max(1, std::min(shape.threads, shape.heads));
+  if (static_cast<int>(scratch.threads.size()) < parts) scratch.threads.resize(static_cast<std::size_t>(parts));
+  const auto sum_partials_onto_x = [&](const VectorView<Scalar>& bias) {
+    for (int p = 0; p < parts; ++p) x.noalias() += scratch.threads[static_cast<std::size_t>(p)].partial;
+    x.rowwise() += bias;
+  };
+
+  scratch.normed.resize(tokens, width);
   layer_norm(x, block.ln_1_weight.vector(), block.ln_1_bias.vector(), shape.layer_norm_eps, scratch.normed);
-  linear(scratch.normed, block.qkv_weight.matrix(), block.qkv_bias.vector(), scratch.qkv);
-  scratch.context.resize(x.rows(), x.cols());
-  for (std::size_t s = 0; s + 1 < shape.sequence_starts.size(); ++s) {
-    const Eigen::Index start = shape.sequence_starts[s];
-    const Eigen::Index length = shape.sequence_starts[s + 1] - start;
-    attention(scratch.qkv.middleRows(start, length), shape.heads, shape.causal,
-              scratch.context.middleRows(start, length), scratch.scores);
-  }
-  // out_proj, added straight onto the residual stream.
-  x.noalias() += scratch.context * block.out_weight.matrix().transpose();
-  x.rowwise() += block.out_bias.vector();
+  scratch.qkv.resize(tokens, 3 * width);
+  scratch.context.resize(tokens, width);
+  parallel_for(parts, parts, [&](int part) {
+    ThreadScratch<Scalar>& own = scratch.threads[static_cast<std::size_t>(part)];
+    const int first_head = shape.heads * part / parts;
+    const int last_head = shape.heads * (part + 1) / parts;
+    const Eigen::Index begin = first_head * head_dim;
+    const Eigen::Index count = (last_head - first_head) * head_dim;
+    for (Eigen::Index m = 0; m < 3; ++m) {  // q, k, v columns of these heads
+      auto columns = scratch.qkv.middleCols(m * width + begin, count);
+      multiply_transposed(scratch.normed, weight_rows(block.qkv_weight.matrix(), m * width + begin, count), columns,
+                          own.padded);
+      columns.rowwise() += block.qkv_bias.vector().segment(m * width + begin, count);
+    }
+    for (std::size_t s = 0; s + 1 < shape.sequence_starts.size(); ++s) {
+      const Eigen::Index start = shape.sequence_starts[s];
+      const Eigen::Index length = shape.sequence_starts[s + 1] - start;
+      attention_heads(scratch.qkv.middleRows(start, length), shape.heads, first_head, last_head, shape.causal,
+                      scratch.context.middleRows(start, length), own.scores);
+    }
+    own.partial.resize(tokens, width);
+    multiply_transposed(scratch.context.middleCols(begin, count), weight_columns(block.out_weight.matrix(), begin, count),
+                        own.partial, own.padded);
+  });
+  sum_partials_onto_x(block.out_bias.vector());  // out_proj
 
   layer_norm(x, block.ln_2_weight.vector(), block.ln_2_bias.vector(), shape.layer_norm_eps, scratch.normed);
-  linear(scratch.normed, block.fc_weight.matrix(), block.fc_bias.vector(), scratch.hidden);
-  if (shape.activation == Activation::QuickGELU)
-    quick_gelu(scratch.hidden);
-  else
-    gelu(scratch.hidden);
-  x.noalias() += scratch.hidden * block.proj_weight.matrix().transpose();
-  x.rowwise() += block.proj_bias.vector();
+  const Eigen::Index mlp_width = block.fc_weight.rows;
+  scratch.hidden.resize(tokens, mlp_width);
+  parallel_for(parts, parts, [&](int part) {
+    ThreadScratch<Scalar>& own = scratch.threads[static_cast<std::size_t>(part)];
+    const auto [begin, end] = slice(mlp_width, parts, part);
+    auto hidden = scratch.hidden.middleCols(begin, end - begin);
+    multiply_transposed(scratch.normed, weight_rows(block.fc_weight.matrix(), begin, end - begin), hidden, own.padded);
+    hidden.rowwise() += block.fc_bias.vector().segment(begin, end - begin);
+    if (shape.activation == Activation::QuickGELU)
+      quick_gelu(hidden);
+    else
+      gelu(hidden);
+    own.partial.resize(tokens, width);
+    multiply_transposed(hidden, weight_columns(block.proj_weight.matrix(), begin, end - begin), own.partial,
+                        own.padded);
+  });
+  sum_partials_onto_x(block.proj_bias.vector());  // c_proj
 }
 
 template <typename Scalar>
