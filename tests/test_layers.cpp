@@ -2,6 +2,7 @@
 // definitions of the PyTorch ops (LayerNorm, softmax, MultiheadAttention, QuickGELU, GELU, Linear).
 
 #include <clip/detail/layers.hpp>
+#include <clip/detail/products.hpp>
 
 #include <gtest/gtest.h>
 
@@ -185,6 +186,33 @@ TEST(Layers, LinearMatchesDefinition) {
   RowMatrix<double> out;
   clip::detail::linear(x, MatrixView<double>(weight.data(), 9, 12), VectorView<double>(bias.data(), 9), out);
   EXPECT_LT(max_abs_difference(out, expected), double_tolerance);
+}
+
+
+// The encoders' product x W^T takes one of three paths by row count (few rows: thin_product;
+// more: packed_product where AVX-512 is on, else Eigen) on slices of a weight matrix (rows for
+// c_fc, columns with the full row stride for c_proj); all must match the definition.
+TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
+  const RowMatrix<double> full_weight = random_matrix(53, 70, 11);
+  const RowMatrix<float> weight_f = full_weight.cast<float>();
+  const MatrixView<float> weight(weight_f.data(), 53, 70);
+  clip::detail::ProductBuffers<float> buffers;
+  for (Eigen::Index rows : {1, 3, 16, 17, 50, 65}) {
+    const RowMatrix<double> x = random_matrix(rows, 70, 12 + static_cast<unsigned>(rows));
+    const RowMatrix<float> x_f = x.cast<float>();
+    // Rows 5..47 of W (43 outputs, not a multiple of the kernels' 4 or 6) over all 70 inputs.
+    clip::detail::ColMatrix<float> out(rows, 43);
+    clip::detail::multiply_transposed(x_f, clip::detail::weight_rows(weight, 5, 43), out, buffers);
+    const RowMatrix<double> expected = x * full_weight.middleRows(5, 43).transpose();
+    EXPECT_LT(max_abs_difference(out.cast<double>(), expected), 1e-4 * expected.cwiseAbs().maxCoeff()) << rows << " rows";
+    // Columns 9..45 of W (37 inputs, not a whole packet) for all 53 outputs, x's matching columns.
+    clip::detail::ColMatrix<float> partial(rows, 53);
+    clip::detail::multiply_transposed(x_f.middleCols(9, 37), clip::detail::weight_columns(weight, 9, 37), partial,
+                                      buffers);
+    const RowMatrix<double> expected_partial = x.middleCols(9, 37) * full_weight.middleCols(9, 37).transpose();
+    EXPECT_LT(max_abs_difference(partial.cast<double>(), expected_partial), 1e-4 * expected_partial.cwiseAbs().maxCoeff())
+        << rows << " rows, column slice";
+  }
 }
 
 }  // namespace

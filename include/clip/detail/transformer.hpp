@@ -18,7 +18,7 @@ namespace clip::detail {
 template <typename Scalar>
 struct ThreadScratch {
   RowMatrix<Scalar> scores;   // one head's attention matrix [T, T]
-  RowMatrix<Scalar> padded;   // thin_product's copy of its input
+  ProductBuffers<Scalar> buffers;
   ColMatrix<Scalar> partial;  // this thread's share of the sum out_proj / c_proj compute [tokens, W]
 };
 
@@ -77,7 +77,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     for (Eigen::Index m = 0; m < 3; ++m) {  // q, k, v columns of these heads
       auto columns = scratch.qkv.middleCols(m * width + begin, count);
       multiply_transposed(scratch.normed, weight_rows(block.qkv_weight.matrix(), m * width + begin, count), columns,
-                          own.padded);
+                          own.buffers);
       columns.rowwise() += block.qkv_bias.vector().segment(m * width + begin, count);
     }
     for (std::size_t s = 0; s + 1 < shape.sequence_starts.size(); ++s) {
@@ -88,7 +88,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     }
     own.partial.resize(tokens, width);
     multiply_transposed(scratch.context.middleCols(begin, count), weight_columns(block.out_weight.matrix(), begin, count),
-                        own.partial, own.padded);
+                        own.partial, own.buffers);
   });
   sum_partials_onto_x(block.out_bias.vector());  // out_proj
 
@@ -99,7 +99,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     ThreadScratch<Scalar>& own = scratch.threads[static_cast<std::size_t>(part)];
     const auto [begin, end] = slice(mlp_width, parts, part);
     auto hidden = scratch.hidden.middleCols(begin, end - begin);
-    multiply_transposed(scratch.normed, weight_rows(block.fc_weight.matrix(), begin, end - begin), hidden, own.padded);
+    multiply_transposed(scratch.normed, weight_rows(block.fc_weight.matrix(), begin, end - begin), hidden, own.buffers);
     hidden.rowwise() += block.fc_bias.vector().segment(begin, end - begin);
     if (shape.activation == Activation::QuickGELU)
       quick_gelu(hidden);
@@ -107,7 +107,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
       gelu(hidden);
     own.partial.resize(tokens, width);
     multiply_transposed(hidden, weight_columns(block.proj_weight.matrix(), begin, end - begin), own.partial,
-                        own.padded);
+                        own.buffers);
   });
   sum_partials_onto_x(block.proj_bias.vector());  // c_proj
 }
