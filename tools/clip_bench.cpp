@@ -1,6 +1,8 @@
 // clip-bench: times the library's own code paths on the standard workloads (docs/performance.md),
 // so clip can be compared with ONNX Runtime and PyTorch on the same model file.
 
+#include "cli.hpp"
+
 #include <clip/error.hpp>
 #include <clip/model.hpp>
 #include <clip/threading.hpp>
@@ -47,16 +49,6 @@ struct Options {
   std::array<bool, 4> run{{true, true, true, true}};
 };
 
-int parse_positive(const std::string& flag, const std::string& text) {
-  try {
-    std::size_t used = 0;
-    const int value = std::stoi(text, &used);
-    if (used == text.size() && value > 0) return value;
-  } catch (const std::exception&) {
-  }
-  throw clip::Error(flag + " needs a positive integer, not '" + text + "'");
-}
-
 std::array<bool, 4> parse_workloads(const std::string& text) {
   std::array<bool, 4> run{{false, false, false, false}};
   std::istringstream stream(text);
@@ -76,15 +68,13 @@ std::array<bool, 4> parse_workloads(const std::string& text) {
 
 Options parse(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw clip::Error(flag + " needs a value");
-      return argv[++i];
-    };
+  clip::cli::Arguments args(argc, argv);
+  while (args.next()) {
+    const std::string flag = args.current();
+    auto value = [&] { return args.value(); };
     if (flag == "--model") options.model = value();
-    else if (flag == "--threads") options.threads = parse_positive(flag, value());
-    else if (flag == "--repeat") options.repeat = parse_positive(flag, value());
+    else if (flag == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(flag, value()));
+    else if (flag == "--repeat") options.repeat = static_cast<int>(clip::cli::parse_integer(flag, value()));
     else if (flag == "--workloads") options.run = parse_workloads(value());
     else if (flag == "--json") options.json = true;
     else throw clip::Error("unknown argument '" + flag + "'");
@@ -206,10 +196,5 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "clip-bench: " << e.what() << "\n(clip-bench --help shows the usage)\n";
-    return 2;
-  }
+  return clip::cli::run_main("clip-bench", [&] { return run(argc, argv); });
 }
