@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 namespace clip_test {
 
 /// ../shared/reference made with OpenAI's implementation, from CLIP_REFERENCE_DIR; empty when
@@ -27,9 +29,9 @@ inline std::string reference_dir() {
   GTEST_SKIP() << "reference data " << (relative)                                                  \
                << " not found (set CLIP_REFERENCE_DIR to ../shared/reference)"
 
-/// A fresh folder for one test's files.
+/// A fresh folder for one test's files, private to this process (ctest runs tests in parallel).
 inline std::filesystem::path scratch_dir(const std::string& name) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / ("clip-" + name);
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("clip-" + std::to_string(::getpid()) + "-" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

@@ -50,7 +50,7 @@ class TextEncoder {
       total += lengths[static_cast<std::size_t>(n)];
     }
 
-    const detail::SerialEigenScope serial_eigen;  // clip splits the work itself
+    [[maybe_unused]] const detail::SerialEigenScope serial_eigen;  // clip splits the work itself
     // Enough texts: each thread encodes a contiguous share of about equal token count (no
     // synchronisation inside); otherwise the threads share each product by output columns.
     const int threads = detail::available_threads();

@@ -30,7 +30,7 @@ class VisionEncoder {
                   std::to_string(v.image_size) + "*" + std::to_string(v.image_size) + " = " +
                   std::to_string(image_values) + " (CHW, image_size " + std::to_string(v.image_size) + ")");
 
-    const detail::SerialEigenScope serial_eigen;  // clip splits the work itself
+    [[maybe_unused]] const detail::SerialEigenScope serial_eigen;  // clip splits the work itself
     // Enough images: each thread encodes its own share (no synchronisation inside); otherwise
     // the threads share each product by output columns.
     const Eigen::Index images = pixels.rows();
