@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <charconv>
+#include <cstdlib>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -89,6 +91,22 @@ struct ModelConfig {
   }
 };
 
+namespace detail {
+
+/// A float as the shortest decimal that reads back as the same float ("0.48145466", not the
+/// "0.48145467042922974" a widening to double would print).
+inline double shortest_decimal(float value) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+  return std::strtod(std::string(text, end).c_str(), nullptr);
+}
+
+inline nlohmann::json shortest_decimals(const std::array<float, 3>& values) {
+  return {shortest_decimal(values[0]), shortest_decimal(values[1]), shortest_decimal(values[2])};
+}
+
+}  // namespace detail
+
 inline nlohmann::json to_json(const ModelConfig& config) {
   const VisionConfig& v = config.vision;
   const TextConfig& t = config.text;
@@ -100,8 +118,8 @@ inline nlohmann::json to_json(const ModelConfig& config) {
       {"embed_dim", config.embed_dim},
       {"activation", activation_name(config.activation)},
       {"layer_norm_eps", config.layer_norm_eps},
-      {"image_mean", config.image_mean},
-      {"image_std", config.image_std},
+      {"image_mean", detail::shortest_decimals(config.image_mean)},
+      {"image_std", detail::shortest_decimals(config.image_std)},
   };
 }
 
