@@ -246,6 +246,21 @@ TEST(Tools, ZeroShotMatchesTheReferenceAndCachesLabels) {
   }
   ASSERT_TRUE(fs::exists(cache));
 
+  // The same numbers straight from the library's encoders, without the classifier.
+  const clip::Model<float> model(tiny_model());
+  std::vector<std::string> prompts;
+  for (const auto& label : labels) prompts.push_back("a photo of a " + label.get<std::string>() + ".");
+  const auto pixels = clip::preprocess_images({clip::decode_image_file(dir + expected[0]["file"].get<std::string>())},
+                                              clip::preprocess_options(model.config()));
+  const auto direct = clip::logits(model.encode_images(pixels), model.encode_texts(model.tokenizer().tokenize(prompts)),
+                                   model.logit_scale());
+  const auto direct_probabilities = clip::softmax_rows(direct.per_image);
+  for (const auto& prediction : output["images"][0]["predictions"]) {
+    const auto l = static_cast<Eigen::Index>(std::find(labels.begin(), labels.end(), prediction["label"]) - labels.begin());
+    EXPECT_NEAR(prediction["probability"].get<double>(), direct_probabilities(0, l), 1e-6);
+    EXPECT_NEAR(prediction["logit"].get<double>(), direct.per_image(0, l), 1e-5);
+  }
+
   // The second run reuses the cache silently and prints the same.
   const CommandResult second = run_command(command);
   EXPECT_EQ(second.status, 0);
