@@ -599,7 +599,7 @@ def main():
     parser.add_argument("--out", default="/tmp/demo-model", help="where openai.safetensors and bpe.txt go")
     parser.add_argument("--eval-dir", default=None, help="write the held-out set + predictions.json here")
     parser.add_argument("--examples-dir", default=None, help="write the quick-start sample images here")
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=40)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=1)
