@@ -1,4 +1,4 @@
-// The towers against OpenAI's implementation (golden.json from ../shared/reference/tiny-a),
+// The towers against OpenAI's implementation (golden.json from the reference data's tiny-a),
 // converted from both checkpoint layouts, in float, double and from an F16 file; batching, the
 // EOT shortcut, threads and bad input.
 

@@ -1,7 +1,7 @@
 #pragma once
 // TensorFile: a validated, read-only view of a safetensors file.
 //
-// The container is the standard one (https://github.com/huggingface/safetensors): an 8-byte
+// The container is the standard safetensors one: an 8-byte
 // little-endian header length N, N bytes of JSON mapping tensor names to
 // {dtype, shape, data_offsets: [begin, end]} (offsets relative to the data section), an optional
 // "__metadata__" object of string values, then the raw little-endian data. Everything a hostile
