@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -172,6 +173,20 @@ inline std::string load_merges_text(const std::string& path) {
   return Tokenizer::from_merges(read_text_file(path)).merges_text();
 }
 
+/// A block's tensors that map one to one onto canonical ones: {checkpoint name, canonical name}
+/// without the ".weight"/".bias" ending.
+using BlockNames = std::array<std::pair<const char*, const char*>, 5>;
+inline constexpr BlockNames hf_block_names = {{{"self_attn.out_proj", "attn.out"}, {"layer_norm1", "ln_1"},
+                                               {"layer_norm2", "ln_2"}, {"mlp.fc1", "mlp.fc"}, {"mlp.fc2", "mlp.proj"}}};
+inline constexpr BlockNames openai_block_names = {{{"attn.out_proj", "attn.out"}, {"ln_1", "ln_1"}, {"ln_2", "ln_2"},
+                                                   {"mlp.c_fc", "mlp.fc"}, {"mlp.c_proj", "mlp.proj"}}};
+
+template <typename Copy>
+void copy_renamed_block_parts(Copy& copy, const std::string& from_block, const std::string& to_block,
+                              const std::string& part, const BlockNames& names) {
+  for (const auto& [from, to] : names) copy(from_block + from + "." + part, to_block + to + "." + part);
+}
+
 inline int json_int(const nlohmann::json& object, const char* key, int fallback) {
   auto found = object.find(key);
   return found != object.end() && found->is_number_integer() ? found->get<int>() : fallback;
@@ -263,11 +278,7 @@ inline TensorWriter convert_hf_folder(const std::string& folder, const ConvertOp
           fused.insert(fused.end(), values.begin(), values.end());
         }
         builder.put(out + "attn.qkv." + part, fused, hf + "self_attn.{q,k,v}_proj." + part);
-        copy(hf + "self_attn.out_proj." + part, out + "attn.out." + part);
-        copy(hf + "layer_norm1." + part, out + "ln_1." + part);
-        copy(hf + "layer_norm2." + part, out + "ln_2." + part);
-        copy(hf + "mlp.fc1." + part, out + "mlp.fc." + part);
-        copy(hf + "mlp.fc2." + part, out + "mlp.proj." + part);
+        copy_renamed_block_parts(copy, hf, out, part, hf_block_names);
       }
     }
   };
@@ -342,13 +353,7 @@ inline TensorWriter convert_state_dict(const std::string& path, const ConvertOpt
       const std::string out = tower + ".blocks." + std::to_string(i) + ".";
       copy(in + "attn.in_proj_weight", out + "attn.qkv.weight");
       copy(in + "attn.in_proj_bias", out + "attn.qkv.bias");
-      for (const char* part : {"weight", "bias"}) {
-        copy(in + "attn.out_proj." + part, out + "attn.out." + part);
-        copy(in + "ln_1." + part, out + "ln_1." + part);
-        copy(in + "ln_2." + part, out + "ln_2." + part);
-        copy(in + "mlp.c_fc." + part, out + "mlp.fc." + part);
-        copy(in + "mlp.c_proj." + part, out + "mlp.proj." + part);
-      }
+      for (const char* part : {"weight", "bias"}) copy_renamed_block_parts(copy, in, out, part, openai_block_names);
     }
   };
   copy("visual.conv1.weight", "vision.patch_embedding");
