@@ -105,7 +105,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   if (!random_name.empty()) {
-    const std::string merges = options.vocab_path.empty() ? "" : clip::detail::load_merges_text(options.vocab_path);
+    const std::string merges = options.vocab_path.empty() ? "" : clip::detail::load_tokenizer(options.vocab_path).merges_text();
     if (merges.empty()) std::cerr << "note: no --vocab, the random model's tokenizer has byte tokens only\n";
     clip::random_model(clip::named_config(random_name), merges, options.dtype, seed).write(output);
   } else {

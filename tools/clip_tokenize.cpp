@@ -44,17 +44,17 @@ int run(int argc, char** argv) {
   }
   if (model_path.empty() == vocab_path.empty()) throw clip::Error(std::string("give one of --model or --vocab\n") + usage);
 
-  std::string merges;
   int default_context = 77;
+  std::optional<clip::Tokenizer> tokenizer_storage;
   if (!model_path.empty()) {
     const clip::ModelFile model(model_path);
-    merges = model.merges_text();
+    tokenizer_storage.emplace(clip::Tokenizer::from_merges(model.merges_text()));
     default_context = model.config().text.context_length;
   } else {
-    merges = clip::detail::load_merges_text(vocab_path);
+    tokenizer_storage.emplace(clip::detail::load_tokenizer(vocab_path));
   }
+  const clip::Tokenizer& tokenizer = *tokenizer_storage;
   const clip::InvalidUtf8 policy = strict ? clip::InvalidUtf8::error : clip::InvalidUtf8::replace;
-  const clip::Tokenizer tokenizer = clip::Tokenizer::from_merges(merges);
   const int context = context_length.value_or(default_context);
 
   int failures = 0;

@@ -128,10 +128,9 @@ class ModelBuilder {
   }
 
   /// Finishes the file: every canonical tensor present, config and tokenizer in the metadata.
-  TensorWriter finish(const std::string& merges_text) {
+  TensorWriter finish(const Tokenizer& tokenizer) {
     for (const auto& [name, spec] : specs_)
       if (!done_.count(name)) throw Error("conversion produced no tensor '" + name + "'");
-    const Tokenizer tokenizer = Tokenizer::from_merges(merges_text);
     if (tokenizer.vocab_size() > static_cast<std::size_t>(config_.text.vocab_size))
       throw Error("the BPE vocabulary has " + std::to_string(tokenizer.vocab_size()) +
                   " tokens but the text tower's embedding only " + std::to_string(config_.text.vocab_size));
@@ -160,17 +159,14 @@ inline std::vector<float> transpose(const std::vector<float>& values, std::int64
   return result;
 }
 
-/// Reads the BPE data named by --vocab: OpenAI's .txt.gz, a plain merges text, or a
-/// vocab.json whose merges.txt sits beside it.
-inline std::string load_merges_text(const std::string& path) {
+/// The tokenizer named by --vocab: OpenAI's .txt.gz, a plain merges text, or a vocab.json whose
+/// merges.txt sits beside it.
+inline Tokenizer load_tokenizer(const std::string& path) {
   namespace fs = std::filesystem;
-  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0)
-    return Tokenizer::from_bpe_gz(path).merges_text();
-  if (fs::path(path).extension() == ".json") {
-    const std::string merges = (fs::path(path).parent_path() / "merges.txt").string();
-    return Tokenizer::from_hf(path, merges).merges_text();
-  }
-  return Tokenizer::from_merges(read_text_file(path)).merges_text();
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) return Tokenizer::from_bpe_gz(path);
+  if (fs::path(path).extension() == ".json")
+    return Tokenizer::from_hf(path, (fs::path(path).parent_path() / "merges.txt").string());
+  return Tokenizer::from_merges(read_text_file(path));
 }
 
 /// A block's tensors that map one to one onto canonical ones: {checkpoint name, canonical name}
@@ -301,10 +297,9 @@ inline TensorWriter convert_hf_folder(const std::string& folder, const ConvertOp
   copy_transposed("text_projection.weight", "text.proj");
   copy("logit_scale", "logit_scale");
 
-  const std::string vocab = options.vocab_path.empty() ? (root / "vocab.json").string() : options.vocab_path;
-  const std::string merges = options.vocab_path.empty() ? Tokenizer::from_hf(vocab, (root / "merges.txt").string()).merges_text()
-                                                        : load_merges_text(vocab);
-  return builder.finish(merges);
+  return builder.finish(options.vocab_path.empty()
+                            ? Tokenizer::from_hf((root / "vocab.json").string(), (root / "merges.txt").string())
+                            : load_tokenizer(options.vocab_path));
 }
 
 inline TensorWriter convert_state_dict(const std::string& path, const ConvertOptions& options) {
@@ -376,7 +371,7 @@ inline TensorWriter convert_state_dict(const std::string& path, const ConvertOpt
   } else {
     builder.put("logit_scale", {static_cast<float>(std::log(1 / 0.07))}, "default logit_scale");
   }
-  return builder.finish(load_merges_text(options.vocab_path));
+  return builder.finish(load_tokenizer(options.vocab_path));
 }
 
 }  // namespace detail
@@ -435,7 +430,7 @@ inline TensorWriter random_model(const ModelConfig& config, const std::string& m
     else for (float& value : values) value = normal(generator);
     builder.put(spec.name, values, "random " + spec.name);
   }
-  return builder.finish(merges_text.empty() ? std::string("#version: 0.2\n") : merges_text);
+  return builder.finish(Tokenizer::from_merges(merges_text.empty() ? std::string("#version: 0.2\n") : merges_text));
 }
 
 }  // namespace clip
