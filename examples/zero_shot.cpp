@@ -117,10 +117,12 @@ int run(const Options& options) {
   const clip::Model<float> model(options.model);
 
   // Label embeddings: from the cache when it was made for this model, labels and templates.
+  // The cache is keyed by the model file's content; hash it once (it is read in full).
+  const std::uint64_t model_hash = options.cache.empty() ? 0 : clip::file_content_hash(options.model);
   clip::ZeroShotClassifier classifier;
   std::string why;
   const bool cached = !options.cache.empty() &&
-                      clip::ZeroShotClassifier::load_cache(options.cache, options.model, model, options.labels,
+                      clip::ZeroShotClassifier::load_cache(options.cache, model_hash, model, options.labels,
                                                            options.templates, classifier, &why);
   if (!cached) {
     if (!options.cache.empty() && fs::exists(options.cache))
@@ -128,7 +130,7 @@ int run(const Options& options) {
     const Progress progress("labels", options.labels.size(), 256);
     classifier = clip::ZeroShotClassifier(model, options.labels, options.templates,
                                           [&](std::size_t done, std::size_t) { progress.update(done); });
-    if (!options.cache.empty()) classifier.save_cache(options.cache, options.model);
+    if (!options.cache.empty()) classifier.save_cache(options.cache, model_hash);
   }
 
   // Images in batches: decode and preprocess each, skipping (and reporting) the ones that fail.

@@ -93,7 +93,8 @@ class ZeroShotClassifier {
 
   /// Restores a classifier saved with save(); returns false (and leaves `out` alone) when the
   /// cache was made for another model file, label list or template list, or cannot be read.
-  static bool load_cache(const std::string& cache_path, const std::string& model_path, const Model<float>& model,
+  /// `model_hash` is file_content_hash() of the model file, computed once by the caller.
+  static bool load_cache(const std::string& cache_path, std::uint64_t model_hash, const Model<float>& model,
                          const std::vector<std::string>& labels, const std::vector<std::string>& templates,
                          ZeroShotClassifier& out, std::string* why = nullptr) {
     auto reject = [&](const std::string& reason) {
@@ -108,7 +109,7 @@ class ZeroShotClassifier {
         return found == metadata.end() ? std::string() : found->second;
       };
       if (field("format") != cache_format) return reject("not a clip zero-shot cache");
-      if (field("model_hash") != std::to_string(file_content_hash(model_path))) return reject("made for another model");
+      if (field("model_hash") != std::to_string(model_hash)) return reject("made for another model");
       if (field("labels") != nlohmann::json(labels).dump()) return reject("made for other labels");
       if (field("templates") != nlohmann::json(templates).dump()) return reject("made for other templates");
       const TensorInfo& info = cache.info("label_embeddings");
@@ -125,10 +126,10 @@ class ZeroShotClassifier {
   }
 
   /// Saves the label embeddings, keyed by the model file's content, labels and templates.
-  void save_cache(const std::string& cache_path, const std::string& model_path) const {
+  void save_cache(const std::string& cache_path, std::uint64_t model_hash) const {
     TensorWriter writer;
     writer.set_metadata("format", cache_format);
-    writer.set_metadata("model_hash", std::to_string(file_content_hash(model_path)));
+    writer.set_metadata("model_hash", std::to_string(model_hash));
     writer.set_metadata("labels", nlohmann::json(labels_).dump());
     writer.set_metadata("templates", nlohmann::json(templates_).dump());
     writer.add("label_embeddings", DType::F32, {label_embeddings_.rows(), label_embeddings_.cols()},
