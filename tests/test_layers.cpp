@@ -189,18 +189,21 @@ TEST(Layers, LinearMatchesDefinition) {
 }
 
 
-// The encoders' product x W^T takes one of three paths by row count (few rows: thin_product;
-// more: packed_product where AVX-512 is on, else Eigen) on slices of a weight matrix (rows for
-// c_fc, columns with the full row stride for c_proj); all must match the definition.
+// The encoders' product x W^T reads W packed into panels of panel_width outputs and runs one
+// kernel per block of up to kMaxKernelRows tokens, in chunks and depth blocks for many tokens;
+// on slices of W (outputs for q/k/v and c_fc, inputs for out_proj and c_proj) that start and
+// end inside panels, every token count must match the definition.
 TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
   const RowMatrix<double> full_weight = random_matrix(53, 70, 11);
   const RowMatrix<float> weight_f = full_weight.cast<float>();
-  const MatrixView<float> weight(weight_f.data(), 53, 70);
+  Eigen::VectorXf storage(clip::detail::PackedWeight<float>::packed_size(53, 70));
+  const clip::detail::PackedWeight<float> weight(MatrixView<float>(weight_f.data(), 53, 70), storage.data());
+  EXPECT_EQ(weight.unpacked(), weight_f);
   clip::detail::ProductBuffers<float> buffers;
-  for (Eigen::Index rows : {1, 3, 16, 17, 50, 65}) {
+  for (Eigen::Index rows : {1, 3, 12, 13, 50, 65, 300, 700}) {
     const RowMatrix<double> x = random_matrix(rows, 70, 12 + static_cast<unsigned>(rows));
     const RowMatrix<float> x_f = x.cast<float>();
-    // Rows 5..47 of W (43 outputs, not a multiple of the kernels' 4 or 6) over all 70 inputs.
+    // Rows 5..47 of W (43 outputs, not a whole panel) over all 70 inputs.
     clip::detail::ColMatrix<float> out(rows, 43);
     clip::detail::multiply_transposed(x_f, clip::detail::weight_rows(weight, 5, 43), out, buffers);
     const RowMatrix<double> expected = x * full_weight.middleRows(5, 43).transpose();
@@ -213,6 +216,16 @@ TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
     EXPECT_LT(max_abs_difference(partial.cast<double>(), expected_partial), 1e-4 * expected_partial.cwiseAbs().maxCoeff())
         << rows << " rows, column slice";
   }
+  // Deep enough that a 256-token chunk of x is split into depth blocks whose sums accumulate.
+  const RowMatrix<double> deep_weight = random_matrix(40, 1100, 13);
+  const RowMatrix<float> deep_weight_f = deep_weight.cast<float>();
+  Eigen::VectorXf deep_storage(clip::detail::PackedWeight<float>::packed_size(40, 1100));
+  const clip::detail::PackedWeight<float> deep(MatrixView<float>(deep_weight_f.data(), 40, 1100), deep_storage.data());
+  const RowMatrix<double> x = random_matrix(256, 1100, 14);
+  clip::detail::ColMatrix<float> out(256, 40);
+  clip::detail::multiply_transposed(x.cast<float>(), clip::detail::weight_rows(deep, 0, 40), out, buffers);
+  const RowMatrix<double> expected = x * deep_weight.transpose();
+  EXPECT_LT(max_abs_difference(out.cast<double>(), expected), 1e-4 * expected.cwiseAbs().maxCoeff()) << "depth blocks";
 }
 
 }  // namespace

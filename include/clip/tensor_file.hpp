@@ -110,6 +110,12 @@ class TensorFile {
     return reinterpret_cast<const float*>(data);
   }
 
+  /// Maps the tensor's pages in now: for data about to be read whole.
+  void populate(const TensorInfo& tensor) const { file_.populate(bytes(tensor), static_cast<std::size_t>(tensor.nbytes)); }
+
+  /// Lets the system drop the tensor's pages from memory: for data that was copied elsewhere.
+  void release(const TensorInfo& tensor) const { file_.release(bytes(tensor), static_cast<std::size_t>(tensor.nbytes)); }
+
   /// Copies a floating-point tensor into `out` (numel values), converting to Scalar.
   template <typename Scalar>
   void copy_to(const TensorInfo& tensor, Scalar* out) const {

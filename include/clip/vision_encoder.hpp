@@ -64,11 +64,11 @@ class VisionEncoder {
     // conv1 (kernel = stride = patch, no bias) as one product: unfold every patch into a row
     // in the (channel, y, x) order of the flattened conv weight, then multiply by its transpose.
     const RowMatrix<Scalar> patches = unfold_patches(pixels, v.image_size, v.patch_size);
-    detail::ColMatrix<Scalar> embedded(patches.rows(), width);
+    RowMatrix<Scalar> embedded(patches.rows(), width);
     std::vector<detail::ProductBuffers<Scalar>> buffers(static_cast<std::size_t>(threads));
     detail::parallel_for(threads, threads, [&](int part) {
-      const auto [begin, end] = detail::slice(width, threads, part);
-      detail::multiply_transposed(patches, detail::weight_rows(w.patch_embedding.matrix(), begin, end - begin),
+      const auto [begin, end] = detail::slice(width, threads, part, detail::panel_width<Scalar>());
+      detail::multiply_transposed(patches, detail::weight_rows(w.patch_embedding, begin, end - begin),
                                   embedded.middleCols(begin, end - begin), buffers[static_cast<std::size_t>(part)]);
     });
 

@@ -1,10 +1,16 @@
 #pragma once
-// Weights<Scalar>: the canonical tensors of a model file as typed, read-only Eigen views.
-// For Scalar = float, F32 tensors are read in place through the memory map (no copy); anything
-// else (double, F16, BF16, a misaligned F32 tensor) is converted once at load into owned storage.
+// Weights<Scalar>: the canonical tensors of a model file, typed and read-only.
+// The transformers' weight matrices (patch embedding, q/k/v, out_proj, c_fc, c_proj: all but
+// ~1/6 of a ViT-B/32 file) are repacked at load into the panels the products read
+// (detail::PackedWeight), on all threads clip may use; the file's pages they came from are then
+// released. Everything else is read in place through the memory map when it is F32 and Scalar
+// is float, and converted once into owned storage otherwise (double, F16, BF16, misaligned).
 // Immutable after construction, so any number of threads may read it.
 
 #include <clip/detail/layers.hpp>
+#include <clip/detail/parallel.hpp>
+#include <clip/detail/products.hpp>
+#include <clip/detail/weight_arena.hpp>
 #include <clip/model_file.hpp>
 
 #include <memory>
@@ -25,21 +31,25 @@ struct TensorView {
   detail::VectorView<Scalar> vector() const { return detail::VectorView<Scalar>(data, rows * cols); }
 };
 
-/// One pre-LN residual attention block (OpenAI's ResidualAttentionBlock). Matrices keep
-/// PyTorch's [out, in] layout; the encoders multiply by their transposes.
+/// One pre-LN residual attention block (OpenAI's ResidualAttentionBlock). Matrices are
+/// PyTorch's [out, in] ones, packed; the encoders multiply by their transposes.
 template <typename Scalar>
 struct BlockWeights {
   TensorView<Scalar> ln_1_weight, ln_1_bias;
-  TensorView<Scalar> qkv_weight, qkv_bias;  // attn.in_proj: rows q; k; v  [3W, W]
-  TensorView<Scalar> out_weight, out_bias;  // attn.out_proj [W, W]
+  detail::PackedWeight<Scalar> qkv_weight;  // attn.in_proj: rows q; k; v  [3W, W]
+  TensorView<Scalar> qkv_bias;
+  detail::PackedWeight<Scalar> out_weight;  // attn.out_proj [W, W]
+  TensorView<Scalar> out_bias;
   TensorView<Scalar> ln_2_weight, ln_2_bias;
-  TensorView<Scalar> fc_weight, fc_bias;      // mlp.c_fc   [mlp, W]
-  TensorView<Scalar> proj_weight, proj_bias;  // mlp.c_proj [W, mlp]
+  detail::PackedWeight<Scalar> fc_weight;  // mlp.c_fc   [mlp, W]
+  TensorView<Scalar> fc_bias;
+  detail::PackedWeight<Scalar> proj_weight;  // mlp.c_proj [W, mlp]
+  TensorView<Scalar> proj_bias;
 };
 
 template <typename Scalar>
 struct VisionWeights {
-  TensorView<Scalar> patch_embedding;  // conv1 as [W, 3*P*P], columns in (channel, y, x) order
+  detail::PackedWeight<Scalar> patch_embedding;  // conv1 as [W, 3*P*P], columns in (channel, y, x) order
   TensorView<Scalar> class_embedding;  // [W]
   TensorView<Scalar> position_embedding;  // [grid*grid + 1, W]
   TensorView<Scalar> ln_pre_weight, ln_pre_bias;
@@ -72,24 +82,36 @@ class Weights {
     const TextConfig& t = config.text;
     const int patch_values = 3 * v.patch_size * v.patch_size;
 
-    vision_.patch_embedding = load("vision.patch_embedding", v.width, patch_values);
+    pack("vision.patch_embedding", v.width, patch_values, vision_.patch_embedding);
     vision_.class_embedding = load("vision.class_embedding", 1, v.width);
     vision_.position_embedding = load("vision.position_embedding", v.tokens(), v.width);
     vision_.ln_pre_weight = load("vision.ln_pre.weight", 1, v.width);
     vision_.ln_pre_bias = load("vision.ln_pre.bias", 1, v.width);
-    vision_.blocks = load_blocks("vision", v.layers, v.width, v.mlp_width);
+    load_blocks("vision", v.layers, v.width, v.mlp_width, vision_.blocks);
     vision_.ln_post_weight = load("vision.ln_post.weight", 1, v.width);
     vision_.ln_post_bias = load("vision.ln_post.bias", 1, v.width);
     vision_.proj = load("vision.proj", v.width, config.embed_dim);
 
     text_.token_embedding = load("text.token_embedding", t.vocab_size, t.width);
     text_.position_embedding = load("text.position_embedding", t.context_length, t.width);
-    text_.blocks = load_blocks("text", t.layers, t.width, t.mlp_width);
+    load_blocks("text", t.layers, t.width, t.mlp_width, text_.blocks);
     text_.ln_final_weight = load("text.ln_final.weight", 1, t.width);
     text_.ln_final_bias = load("text.ln_final.bias", 1, t.width);
     text_.proj = load("text.proj", t.width, config.embed_dim);
 
     logit_scale_log_ = load("logit_scale", 1, 1).data[0];
+
+    // One arena for every packed matrix, each at a 64-byte boundary; one thread per matrix.
+    std::size_t total = 0;
+    for (PackJob& job : pack_jobs_) {
+      job.offset = total;
+      const auto size = static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols));
+      total += (size * sizeof(Scalar) + 63) / 64 * 64 / sizeof(Scalar);
+    }
+    arena_ = detail::WeightArena<Scalar>(total);
+    detail::parallel_for(static_cast<int>(pack_jobs_.size()), detail::available_threads(),
+                         [&](int job) { run(pack_jobs_[static_cast<std::size_t>(job)]); });
+    pack_jobs_.clear();
   }
 
   // Views point into owned storage or the shared map: moving is safe, copying would need care.
@@ -105,14 +127,47 @@ class Weights {
   /// The stored parameter: the log of the scale logits are multiplied by.
   Scalar logit_scale_log() const { return logit_scale_log_; }
 
-  /// Bytes converted into owned storage; 0 when every tensor is used in place.
+  /// Bytes of tensors converted into owned storage; 0 when every unpacked tensor is used in place.
   std::size_t owned_bytes() const {
     std::size_t bytes = 0;
     for (const auto& values : owned_) bytes += values.size() * sizeof(Scalar);
     return bytes;
   }
 
+  /// Bytes of the packed weight matrices.
+  std::size_t packed_bytes() const { return arena_.size() * sizeof(Scalar); }
+
  private:
+  struct PackJob {
+    const TensorInfo* tensor;
+    Eigen::Index rows, cols;
+    detail::PackedWeight<Scalar>* target;
+    std::size_t offset;  // in arena_
+  };
+
+  /// Schedules tensor `name`, read as [rows, cols], to be packed into `target` at the end of
+  /// the constructor.
+  void pack(const std::string& name, Eigen::Index rows, Eigen::Index cols, detail::PackedWeight<Scalar>& target) {
+    pack_jobs_.push_back({&file_->tensors().info(name), rows, cols, &target, 0});
+  }
+
+  void run(const PackJob& job) {
+    const TensorFile& tensors = file_->tensors();
+    Scalar* storage = arena_.data() + job.offset;
+    arena_.populate(storage, static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols)));
+    tensors.populate(*job.tensor);
+    if constexpr (std::is_same_v<Scalar, float>) {
+      if (const float* mapped = tensors.mapped_f32(*job.tensor)) {
+        *job.target = detail::PackedWeight<Scalar>(detail::MatrixView<Scalar>(mapped, job.rows, job.cols), storage);
+        tensors.release(*job.tensor);  // only the packed copy is read from now on
+        return;
+      }
+    }
+    std::vector<Scalar> values(static_cast<std::size_t>(job.tensor->numel()));
+    tensors.copy_to(*job.tensor, values.data());
+    *job.target = detail::PackedWeight<Scalar>(detail::MatrixView<Scalar>(values.data(), job.rows, job.cols), storage);
+  }
+
   TensorView<Scalar> load(const std::string& name, Eigen::Index rows, Eigen::Index cols) {
     const TensorFile& tensors = file_->tensors();
     const TensorInfo& info = tensors.info(name);
@@ -125,30 +180,33 @@ class Weights {
     return {owned_.back().data(), rows, cols};
   }
 
-  std::vector<BlockWeights<Scalar>> load_blocks(const std::string& tower, int layers, int width, int mlp_width) {
-    std::vector<BlockWeights<Scalar>> blocks(static_cast<std::size_t>(layers));
+  /// Fills `blocks` in place: the pack jobs keep pointers into it.
+  void load_blocks(const std::string& tower, int layers, int width, int mlp_width,
+                   std::vector<BlockWeights<Scalar>>& blocks) {
+    blocks.resize(static_cast<std::size_t>(layers));
     for (int i = 0; i < layers; ++i) {
       const std::string prefix = tower + ".blocks." + std::to_string(i) + ".";
       BlockWeights<Scalar>& block = blocks[static_cast<std::size_t>(i)];
       block.ln_1_weight = load(prefix + "ln_1.weight", 1, width);
       block.ln_1_bias = load(prefix + "ln_1.bias", 1, width);
-      block.qkv_weight = load(prefix + "attn.qkv.weight", 3 * width, width);
+      pack(prefix + "attn.qkv.weight", 3 * width, width, block.qkv_weight);
       block.qkv_bias = load(prefix + "attn.qkv.bias", 1, 3 * width);
-      block.out_weight = load(prefix + "attn.out.weight", width, width);
+      pack(prefix + "attn.out.weight", width, width, block.out_weight);
       block.out_bias = load(prefix + "attn.out.bias", 1, width);
       block.ln_2_weight = load(prefix + "ln_2.weight", 1, width);
       block.ln_2_bias = load(prefix + "ln_2.bias", 1, width);
-      block.fc_weight = load(prefix + "mlp.fc.weight", mlp_width, width);
+      pack(prefix + "mlp.fc.weight", mlp_width, width, block.fc_weight);
       block.fc_bias = load(prefix + "mlp.fc.bias", 1, mlp_width);
-      block.proj_weight = load(prefix + "mlp.proj.weight", width, mlp_width);
+      pack(prefix + "mlp.proj.weight", width, mlp_width, block.proj_weight);
       block.proj_bias = load(prefix + "mlp.proj.bias", 1, width);
     }
-    return blocks;
   }
 
   std::shared_ptr<const ModelFile> file_;
   // A vector of buffers: each buffer's heap block never moves, so views stay valid as it grows.
   std::vector<std::vector<Scalar>> owned_;
+  detail::WeightArena<Scalar> arena_;  // every PackedWeight's values
+  std::vector<PackJob> pack_jobs_;     // only during construction
   VisionWeights<Scalar> vision_;
   TextWeights<Scalar> text_;
   Scalar logit_scale_log_ = 0;

@@ -7,6 +7,8 @@
 // W2 EncodeImages/16, W3 EncodeTexts/1, W4 EncodeTexts/64 (256 prompts = 4 such batches).
 
 #include <clip/convert.hpp>
+#include <clip/detail/layers.hpp>
+#include <clip/detail/products.hpp>
 #include <clip/model.hpp>
 #include <clip/threading.hpp>
 
@@ -60,6 +62,73 @@ void EncodeTextsFullContext(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(model.encode_texts(tokens, clip::TextSpan::FullContext));
 }
 BENCHMARK(EncodeTextsFullContext)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Where one image's time goes (the W1 profile): each step of the 12 vision blocks on one image's
+// 50 tokens, one thread, over every layer's weights in turn as the encoder reads them (so the
+// products stream their weights from memory as in W1). The time is per image (12 layers);
+// GFLOP/s counts 2 x multiply-adds.
+enum class VisionStep { Qkv, OutProj, Fc, Proj, Attention, LayerNorms, QuickGelu };
+
+void VisionBlockStep(benchmark::State& state) {
+  const clip::Model<float>& model = vit_b32();
+  const auto& blocks = model.weights().vision().blocks;
+  const clip::VisionConfig& v = model.config().vision;
+  const Eigen::Index tokens = v.tokens();
+  const Eigen::Index width = v.width;
+  const Eigen::Index mlp = v.mlp_width;
+  const auto step = static_cast<VisionStep>(state.range(0));
+  clip::set_num_threads(1);
+  const clip::RowMatrix<float> x = clip::RowMatrix<float>::Random(tokens, width);
+  const clip::RowMatrix<float> hidden_in = clip::RowMatrix<float>::Random(tokens, mlp);
+  const clip::RowMatrix<float> qkv = clip::RowMatrix<float>::Random(tokens, 3 * width);
+  clip::RowMatrix<float> out(tokens, mlp), normed(tokens, width), scores;
+  clip::detail::ProductBuffers<float> buffers;
+  double flops = 0;
+  for (auto _ : state) {
+    for (const clip::BlockWeights<float>& block : blocks) {
+      switch (step) {
+        case VisionStep::Qkv:
+          clip::detail::multiply_transposed(x, clip::detail::weight_rows(block.qkv_weight, 0, 3 * width),
+                                            out.leftCols(3 * width), buffers);
+          flops += 2.0 * tokens * width * 3 * width;
+          break;
+        case VisionStep::OutProj:
+          clip::detail::multiply_transposed(x, clip::detail::weight_rows(block.out_weight, 0, width),
+                                            out.leftCols(width), buffers);
+          flops += 2.0 * tokens * width * width;
+          break;
+        case VisionStep::Fc:
+          clip::detail::multiply_transposed(x, clip::detail::weight_rows(block.fc_weight, 0, mlp), out, buffers);
+          flops += 2.0 * tokens * width * mlp;
+          break;
+        case VisionStep::Proj:
+          clip::detail::multiply_transposed(hidden_in, clip::detail::weight_rows(block.proj_weight, 0, width),
+                                            out.leftCols(width), buffers);
+          flops += 2.0 * tokens * mlp * width;
+          break;
+        case VisionStep::Attention:
+          clip::detail::attention<float>(qkv, v.heads, false, normed, scores);
+          flops += 2.0 * 2.0 * tokens * tokens * width;
+          break;
+        case VisionStep::LayerNorms:
+          for (int i = 0; i < 2; ++i)
+            clip::detail::layer_norm(x, block.ln_1_weight.vector(), block.ln_1_bias.vector(), 1e-5, normed);
+          break;
+        case VisionStep::QuickGelu:
+          out = hidden_in;
+          clip::detail::quick_gelu(out);
+          break;
+      }
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(VisionBlockStep)
+    ->ArgName("step:qkv0,out1,fc2,proj3,attention4,norms5,gelu6")
+    ->DenseRange(0, 6)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

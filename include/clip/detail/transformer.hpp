@@ -19,17 +19,17 @@ template <typename Scalar>
 struct ThreadScratch {
   RowMatrix<Scalar> scores;   // one head's attention matrix [T, T]
   ProductBuffers<Scalar> buffers;
-  ColMatrix<Scalar> partial;  // this thread's share of the sum out_proj / c_proj compute [tokens, W]
+  RowMatrix<Scalar> partial;  // this thread's share of the sum out_proj / c_proj compute [tokens, W]
 };
 
 /// Work matrices one encode call owns, so concurrent calls share nothing but the weights.
-/// Product outputs are column-major (see products.hpp); the residual stream x stays row-major.
+/// All row-major, one token per row: the products write their results straight into them.
 template <typename Scalar>
 struct TransformerScratch {
   RowMatrix<Scalar> normed;   // ln_1 / ln_2 output [tokens, W]
-  ColMatrix<Scalar> qkv;      // in_proj output [tokens, 3W]
-  ColMatrix<Scalar> context;  // attention heads, concatenated [tokens, W]
-  ColMatrix<Scalar> hidden;   // c_fc output [tokens, mlp_width]
+  RowMatrix<Scalar> qkv;      // in_proj output [tokens, 3W]
+  RowMatrix<Scalar> context;  // attention heads, concatenated [tokens, W]
+  RowMatrix<Scalar> hidden;   // c_fc output [tokens, mlp_width]
   std::vector<ThreadScratch<Scalar>> threads;
 };
 
@@ -76,7 +76,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     const Eigen::Index count = (last_head - first_head) * head_dim;
     for (Eigen::Index m = 0; m < 3; ++m) {  // q, k, v columns of these heads
       auto columns = scratch.qkv.middleCols(m * width + begin, count);
-      multiply_transposed(scratch.normed, weight_rows(block.qkv_weight.matrix(), m * width + begin, count), columns,
+      multiply_transposed(scratch.normed, weight_rows(block.qkv_weight, m * width + begin, count), columns,
                           own.buffers);
       columns.rowwise() += block.qkv_bias.vector().segment(m * width + begin, count);
     }
@@ -87,26 +87,26 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
                       scratch.context.middleRows(start, length), own.scores);
     }
     own.partial.resize(tokens, width);
-    multiply_transposed(scratch.context.middleCols(begin, count), weight_columns(block.out_weight.matrix(), begin, count),
+    multiply_transposed(scratch.context.middleCols(begin, count), weight_columns(block.out_weight, begin, count),
                         own.partial, own.buffers);
   });
   sum_partials_onto_x(block.out_bias.vector());  // out_proj
 
   layer_norm(x, block.ln_2_weight.vector(), block.ln_2_bias.vector(), shape.layer_norm_eps, scratch.normed);
-  const Eigen::Index mlp_width = block.fc_weight.rows;
+  const Eigen::Index mlp_width = block.fc_weight.outputs();
   scratch.hidden.resize(tokens, mlp_width);
   parallel_for(parts, parts, [&](int part) {
     ThreadScratch<Scalar>& own = scratch.threads[static_cast<std::size_t>(part)];
-    const auto [begin, end] = slice(mlp_width, parts, part);
+    const auto [begin, end] = slice(mlp_width, parts, part, panel_width<Scalar>());  // whole panels each
     auto hidden = scratch.hidden.middleCols(begin, end - begin);
-    multiply_transposed(scratch.normed, weight_rows(block.fc_weight.matrix(), begin, end - begin), hidden, own.buffers);
+    multiply_transposed(scratch.normed, weight_rows(block.fc_weight, begin, end - begin), hidden, own.buffers);
     hidden.rowwise() += block.fc_bias.vector().segment(begin, end - begin);
     if (shape.activation == Activation::QuickGELU)
       quick_gelu(hidden);
     else
       gelu(hidden);
     own.partial.resize(tokens, width);
-    multiply_transposed(hidden, weight_columns(block.proj_weight.matrix(), begin, end - begin), own.partial,
+    multiply_transposed(hidden, weight_columns(block.proj_weight, begin, end - begin), own.partial,
                         own.buffers);
   });
   sum_partials_onto_x(block.proj_bias.vector());  // c_proj
