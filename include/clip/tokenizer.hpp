@@ -491,19 +491,20 @@ class Tokenizer {
     merges_text_ += '\n';
     for (std::size_t m = 0; m < merge_count_; ++m) {
       const std::string_view line = lines[m + 1];
-      const std::string where = source + ": line " + std::to_string(m + 2);
+      // Built only for an error message: this loop runs ~49,000 times on every model load.
+      const auto where = [&] { return source + ": line " + std::to_string(m + 2); };
       std::u32string code_points;
       std::size_t bad = 0;
       if (!detail::decode_utf8(line, false, code_points, &bad))
-        throw Error(where + " is not valid UTF-8 at byte " + std::to_string(bad));
+        throw Error(where() + " is not valid UTF-8 at byte " + std::to_string(bad));
       const auto parts = detail::split_on_python_space(code_points);
       if (parts.size() != 2)
-        throw Error(where + ": expected two symbols \"a b\", got " + std::to_string(parts.size()) + " in \"" +
+        throw Error(where() + ": expected two symbols \"a b\", got " + std::to_string(parts.size()) + " in \"" +
                     detail::abbreviate_for_message(line) + "\"");
       for (const auto& part : parts)
         for (char32_t c : part)
           if (alphabet.index_of_symbol(c) < 0)
-            throw Error(where + ": symbol \"" + detail::abbreviate_for_message(detail::encode_utf8(part)) +
+            throw Error(where() + ": symbol \"" + detail::abbreviate_for_message(detail::encode_utf8(part)) +
                         "\" has a character outside CLIP's byte alphabet");
       merges.emplace_back(detail::encode_utf8(parts[0]), detail::encode_utf8(parts[1]));
       tokens.push_back(merges.back().first + merges.back().second);
@@ -512,6 +513,7 @@ class Tokenizer {
     }
     tokens.emplace_back("<|startoftext|>");
     tokens.emplace_back("<|endoftext|>");
+    id_of_token_.reserve(tokens.size());
     for (std::size_t i = 0; i < tokens.size(); ++i) id_of_token_[tokens[i]] = static_cast<std::int32_t>(i);
     sot_id_ = id_of_token_.at("<|startoftext|>");
     eot_id_ = id_of_token_.at("<|endoftext|>");
@@ -536,6 +538,7 @@ class Tokenizer {
     }
 
     // Merge rules on canonical ids; a repeated pair keeps its last rank (dict(zip(...))).
+    merge_rules_.reserve(merges.size());
     for (std::size_t rank = 0; rank < merges.size(); ++rank) {
       const auto left = id_of_token_.find(merges[rank].first);
       const auto right = id_of_token_.find(merges[rank].second);
