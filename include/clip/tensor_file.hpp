@@ -116,11 +116,15 @@ class TensorFile {
   /// Lets the system drop the tensor's pages from memory: for data that was copied elsewhere.
   void release(const TensorInfo& tensor) const { file_.release(bytes(tensor), static_cast<std::size_t>(tensor.nbytes)); }
 
-  /// Copies a floating-point tensor into `out` (numel values), converting to Scalar.
+  /// Copies values [first, first + count) of a floating-point tensor (all by default) into
+  /// `out`, converting to Scalar; a range past the tensor's end is cut at it.
   template <typename Scalar>
-  void copy_to(const TensorInfo& tensor, Scalar* out) const {
-    const std::uint8_t* data = bytes(tensor);
-    const auto count = static_cast<std::size_t>(tensor.numel());
+  void copy_to(const TensorInfo& tensor, Scalar* out, std::size_t first = 0,
+               std::size_t count = std::numeric_limits<std::size_t>::max()) const {
+    const auto numel = static_cast<std::size_t>(tensor.numel());
+    first = std::min(first, numel);
+    count = std::min(count, numel - first);
+    const std::uint8_t* data = bytes(tensor) + first * dtype_size(tensor.dtype);
     switch (tensor.dtype) {
       case DType::F32:
         for (std::size_t i = 0; i < count; ++i) {

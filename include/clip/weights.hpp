@@ -13,6 +13,7 @@
 #include <clip/detail/weight_arena.hpp>
 #include <clip/model_file.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -163,9 +164,18 @@ class Weights {
         return;
       }
     }
-    std::vector<Scalar> values(static_cast<std::size_t>(job.tensor->numel()));
-    tensors.copy_to(*job.tensor, values.data());
-    *job.target = detail::PackedWeight<Scalar>(detail::MatrixView<Scalar>(values.data(), job.rows, job.cols), storage);
+    // Converted a panel's rows at a time: a whole-matrix buffer per job made load spend half
+    // its time having the kernel zero fresh pages.
+    detail::PackedWeight<Scalar> packed(storage, job.rows, job.cols);
+    const Eigen::Index width = detail::panel_width<Scalar>();
+    std::vector<Scalar> rows(static_cast<std::size_t>(width * job.cols));
+    for (Eigen::Index p = 0; p < packed.panels(); ++p) {
+      const Eigen::Index count = std::min(width, job.rows - p * width);
+      tensors.copy_to(*job.tensor, rows.data(), static_cast<std::size_t>(p * width * job.cols),
+                      static_cast<std::size_t>(count * job.cols));
+      packed.pack_panel(p, rows.data());
+    }
+    *job.target = packed;
   }
 
   TensorView<Scalar> load(const std::string& name, Eigen::Index rows, Eigen::Index cols) {

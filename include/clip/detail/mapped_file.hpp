@@ -1,6 +1,6 @@
 #pragma once
-// MappedFile: a whole file's bytes, read-only. POSIX systems memory-map it, so an F32 model's
-// weights are paged in on first use and shared between processes; elsewhere it is read.
+// MappedFile: a whole file's bytes, read-only. POSIX systems memory-map it, so tensors used in
+// place are paged in on first use and shared between processes; elsewhere it is read.
 
 #include <clip/error.hpp>
 

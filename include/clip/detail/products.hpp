@@ -66,34 +66,43 @@ class PackedWeight {
 
   PackedWeight() = default;
 
-  /// Packs `weight` into `storage`: packed_size values, aligned for SIMD loads, outliving this.
+  /// W [outputs, inputs] in `storage` (packed_size values, aligned for SIMD loads, outliving
+  /// this), its panels filled by pack_panel.
+  PackedWeight(Scalar* storage, Eigen::Index outputs, Eigen::Index inputs)
+      : values_(storage), outputs_(outputs), inputs_(inputs) {}
+
+  /// Packs all of `weight` into `storage`.
   PackedWeight(const MatrixView<Scalar>& weight, Scalar* storage)
-      : values_(storage), outputs_(weight.rows()), inputs_(weight.cols()) {
+      : PackedWeight(storage, weight.rows(), weight.cols()) {
+    for (Eigen::Index p = 0; p < panels(); ++p) pack_panel(p, weight.data() + p * panel_width<Scalar>() * inputs_);
+  }
+
+  /// Fills panel p from its rows of W: `rows` holds W[p * width + i, k] at i * inputs + k for
+  /// the panel's width outputs (fewer in a last, partial panel).
+  void pack_panel(Eigen::Index p, const Scalar* rows) {
     constexpr Eigen::Index width = panel_width<Scalar>();
     constexpr Eigen::Index P = packet_size<Scalar>();
-    for (Eigen::Index p = 0; p < panels(); ++p) {
-      const Eigen::Index count = std::min(width, outputs_ - p * width);
-      // The panel as a column-major width x inputs matrix is W's rows, one output per row.
-      Eigen::Map<ColMatrix<Scalar>> panel(storage + p * inputs_ * width, width, inputs_);
-      Eigen::Index done = 0;  // inputs packed by whole P x P tiles
-      if constexpr (P > 1) {
-        if (count == width && weight.data() != nullptr) {
-          // P x P tiles transposed in registers: scalar copies with a stride take ~5x longer,
-          // which at load is most of the time for a ViT-B/32 file.
-          for (; done + P <= inputs_; done += P)
-            for (Eigen::Index half = 0; half < width; half += P) {
-              Tile<Scalar> tile;
-              for (Eigen::Index i = 0; i < P; ++i)
-                tile.packet[i] = Eigen::internal::ploadu<Packet<Scalar>>(
-                    weight.data() + (p * width + half + i) * inputs_ + done);
-              Eigen::internal::ptranspose(tile);
-              for (Eigen::Index i = 0; i < P; ++i) Eigen::internal::pstoreu(&panel(half, done + i), tile.packet[i]);
-            }
-        }
+    const Eigen::Index count = std::min(width, outputs_ - p * width);
+    const MatrixView<Scalar> weight(rows, count, inputs_);
+    // The panel as a column-major width x inputs matrix is W's rows, one output per row.
+    Eigen::Map<ColMatrix<Scalar>> panel(values_ + p * inputs_ * width, width, inputs_);
+    Eigen::Index done = 0;  // inputs packed by whole P x P tiles
+    if constexpr (P > 1) {
+      if (count == width) {
+        // P x P tiles transposed in registers: scalar copies with a stride take ~5x longer,
+        // which at load is most of the time for a ViT-B/32 file.
+        for (; done + P <= inputs_; done += P)
+          for (Eigen::Index half = 0; half < width; half += P) {
+            Tile<Scalar> tile;
+            for (Eigen::Index i = 0; i < P; ++i)
+              tile.packet[i] = Eigen::internal::ploadu<Packet<Scalar>>(rows + (half + i) * inputs_ + done);
+            Eigen::internal::ptranspose(tile);
+            for (Eigen::Index i = 0; i < P; ++i) Eigen::internal::pstoreu(&panel(half, done + i), tile.packet[i]);
+          }
       }
-      panel.topRows(count).rightCols(inputs_ - done) = weight.middleRows(p * width, count).rightCols(inputs_ - done);
-      panel.bottomRows(width - count).setZero();
     }
+    panel.topRows(count).rightCols(inputs_ - done) = weight.rightCols(inputs_ - done);
+    panel.bottomRows(width - count).setZero();
   }
 
   Eigen::Index outputs() const { return outputs_; }
@@ -118,7 +127,7 @@ class PackedWeight {
   }
 
  private:
-  const Scalar* values_ = nullptr;
+  Scalar* values_ = nullptr;
   Eigen::Index outputs_ = 0;
   Eigen::Index inputs_ = 0;
 };
