@@ -67,7 +67,7 @@ BENCHMARK(EncodeTextsFullContext)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)
 // 50 tokens, one thread, over every layer's weights in turn as the encoder reads them (so the
 // products stream their weights from memory as in W1). The time is per image (12 layers);
 // GFLOP/s counts 2 x multiply-adds.
-enum class VisionStep { Qkv, OutProj, Fc, Proj, Attention, LayerNorms, QuickGelu };
+enum class VisionStep { Qkv, OutProj, Fc, Proj, Attention, LayerNorms, QuickGelu, PatchEmbedding };
 
 void VisionBlockStep(benchmark::State& state) {
   const clip::Model<float>& model = vit_b32();
@@ -83,8 +83,17 @@ void VisionBlockStep(benchmark::State& state) {
   const clip::RowMatrix<float> qkv = clip::RowMatrix<float>::Random(tokens, 3 * width);
   clip::RowMatrix<float> out(tokens, mlp), normed(tokens, width), scores;
   clip::detail::ProductBuffers<float> buffers;
+  const Eigen::Index patches = tokens - 1, patch_values = 3 * v.patch_size * v.patch_size;
+  const clip::RowMatrix<float> patch_rows = clip::RowMatrix<float>::Random(patches, patch_values);
   double flops = 0;
   for (auto _ : state) {
+    if (step == VisionStep::PatchEmbedding) {  // once per image, not per block
+      clip::detail::multiply_transposed(patch_rows,
+                                        clip::detail::weight_rows(model.weights().vision().patch_embedding, 0, width),
+                                        out.topLeftCorner(patches, width), buffers);
+      flops += 2.0 * patches * patch_values * width;
+      continue;
+    }
     for (const clip::BlockWeights<float>& block : blocks) {
       switch (step) {
         case VisionStep::Qkv:
@@ -118,6 +127,8 @@ void VisionBlockStep(benchmark::State& state) {
           out = hidden_in;
           clip::detail::quick_gelu(out);
           break;
+        case VisionStep::PatchEmbedding:
+          break;
       }
     }
     benchmark::ClobberMemory();
@@ -125,8 +136,8 @@ void VisionBlockStep(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
 }
 BENCHMARK(VisionBlockStep)
-    ->ArgName("step:qkv0,out1,fc2,proj3,attention4,norms5,gelu6")
-    ->DenseRange(0, 6)
+    ->ArgName("step:qkv0,out1,fc2,proj3,attention4,norms5,gelu6,patch7")
+    ->DenseRange(0, 7)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
