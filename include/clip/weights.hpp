@@ -176,6 +176,7 @@ class Weights {
       packed.pack_panel(p, rows.data());
     }
     *job.target = packed;
+    tensors.release(*job.tensor);
   }
 
   TensorView<Scalar> load(const std::string& name, Eigen::Index rows, Eigen::Index cols) {

@@ -2,6 +2,7 @@
 // MappedFile: a whole file's bytes, read-only. POSIX systems memory-map it, so tensors used in
 // place are paged in on first use and shared between processes; elsewhere it is read.
 
+#include <clip/detail/page_advice.hpp>
 #include <clip/error.hpp>
 
 #include <cerrno>
@@ -69,37 +70,20 @@ class MappedFile {
   const std::uint8_t* data() const { return mapping_; }
   std::size_t size() const { return size_; }
 
-  /// Maps the pages of [begin, begin + bytes) in now, in one call instead of a fault per few
-  /// pages (Linux 5.14+; elsewhere they are faulted in as read).
+  /// Maps the pages of [begin, begin + bytes) in now (see PageAdvice::PopulateRead).
   void populate(const std::uint8_t* begin, std::size_t bytes) const {
-#if defined(__linux__) && defined(MADV_POPULATE_READ)
-    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(begin) / page * page;
-    const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(begin) + bytes + page - 1) / page * page;
-    if (mapping_ != nullptr && bytes > 0) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_READ);
-#else
-    (void)begin;
-    (void)bytes;
-#endif
+    if (mapping_ != nullptr && !buffer_used()) advise_pages(begin, bytes, PageAdvice::PopulateRead);
   }
 
-  /// Tells the system the whole pages inside [begin, begin + bytes) will not be read soon, so
-  /// it may drop them from this process's memory (they are read from the file again if they
-  /// are). Contents never change; a no-op without mmap.
+  /// Lets the system drop the whole pages inside [begin, begin + bytes) from this process's
+  /// memory; they are read from the file again if they are used. Contents never change.
   void release(const std::uint8_t* begin, std::size_t bytes) const {
-#ifdef CLIP_HAS_MMAP
-    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const std::uintptr_t first = (reinterpret_cast<std::uintptr_t>(begin) + page - 1) / page * page;
-    const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(begin) + bytes) / page * page;
-    if (mapping_ != nullptr && last > first)
-      ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-#else
-    (void)begin;
-    (void)bytes;
-#endif
+    if (mapping_ != nullptr && !buffer_used()) advise_pages(begin, bytes, PageAdvice::Release);
   }
 
  private:
+  bool buffer_used() const { return !buffer_.empty(); }  // read, not mapped
+
   void swap(MappedFile& other) noexcept {
     std::swap(mapping_, other.mapping_);
     std::swap(size_, other.size_);
