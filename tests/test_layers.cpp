@@ -208,6 +208,18 @@ TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
     clip::detail::multiply_transposed(x_f, clip::detail::weight_rows(weight, 5, 43), out, buffers);
     const RowMatrix<double> expected = x * full_weight.middleRows(5, 43).transpose();
     EXPECT_LT(max_abs_difference(out.cast<double>(), expected), 1e-4 * expected.cwiseAbs().maxCoeff()) << rows << " rows";
+    // Into row-major blocks, as the encoders' scratch is: written in place when the slice is
+    // whole panels (outputs 0..31: one or two panels for any SIMD width), else through a buffer.
+    const Eigen::Index panel = clip::detail::panel_width<float>();
+    RowMatrix<float> rows_out = RowMatrix<float>::Zero(rows, 7 + 32 + 43);
+    clip::detail::multiply_transposed(x_f, clip::detail::weight_rows(weight, 0, 32), rows_out.middleCols(7, 32), buffers);
+    clip::detail::multiply_transposed(x_f, clip::detail::weight_rows(weight, 5, 43), rows_out.rightCols(43), buffers);
+    const RowMatrix<double> expected_rows = x * full_weight.topRows(32).transpose();
+    EXPECT_LT(max_abs_difference(rows_out.middleCols(7, 32).cast<double>(), expected_rows),
+              1e-4 * expected_rows.cwiseAbs().maxCoeff())
+        << rows << " rows, whole panels of " << panel << " into a row-major block";
+    EXPECT_LT(max_abs_difference(rows_out.rightCols(43).cast<double>(), expected), 1e-4 * expected.cwiseAbs().maxCoeff())
+        << rows << " rows, part panels into a row-major block";
     // Columns 9..45 of W (37 inputs, not a whole packet) for all 53 outputs, x's matching columns.
     clip::detail::ColMatrix<float> partial(rows, 53);
     clip::detail::multiply_transposed(x_f.middleCols(9, 37), clip::detail::weight_columns(weight, 9, 37), partial,
