@@ -3,6 +3,7 @@
 // EOT shortcut, threads and bad input.
 
 #include <clip/convert.hpp>
+#include <clip/detail/parallel.hpp>
 #include <clip/model.hpp>
 #include <clip/similarity.hpp>
 #include <clip/threading.hpp>
@@ -13,10 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -345,6 +350,27 @@ TEST(Similarity, LogitsAndSoftmaxFollowClipForward) {
   EXPECT_NEAR(probabilities(0, 1), std::exp(8.0) / total, 1e-15);
   EXPECT_NEAR(probabilities(1, 2), 1.0 / 3.0, 1e-15);
   EXPECT_THROW(clip::logits<double>(images, RowMatrix<double>::Zero(1, 4), 1.0), clip::Error);
+}
+
+// The first job after the pool starts its workers must reach them (a model load packs its
+// weights in that job): a worker used to read the job counter when its thread began, and one
+// that began after the job was posted slept through it. Each of the two parts here waits until
+// two threads have entered, so a job left to the caller alone fails after the time-out.
+TEST(Threading, FirstJobAfterStartingWorkersUsesThemAll) {
+  clip::set_num_threads(1);
+  clip::set_num_threads(2);  // the next job starts the worker
+  std::mutex mutex;
+  std::condition_variable entered;
+  std::set<std::thread::id> threads;
+  bool met = true;
+  clip::detail::parallel_for(2, 2, [&](int) {
+    std::unique_lock<std::mutex> lock(mutex);
+    threads.insert(std::this_thread::get_id());
+    entered.notify_all();
+    if (!entered.wait_for(lock, std::chrono::seconds(10), [&] { return threads.size() >= 2; })) met = false;
+  });
+  clip::set_num_threads(0);
+  EXPECT_TRUE(met) << "the job ran on " << threads.size() << " thread(s)";
 }
 
 }  // namespace

@@ -128,8 +128,13 @@ class ThreadPool {
       std::this_thread::yield();
   }
 
+  /// Called by run() before it publishes its job: a new worker takes the generation before that
+  /// job as already seen, so it joins the job however late it starts. (Reading the generation
+  /// in the new thread lost the first job whenever the thread started after run() published it.)
   void start_workers() {
-    while (static_cast<int>(workers_.size()) < threads_.load() - 1) workers_.emplace_back([this] { worker(); });
+    const std::uint64_t seen = generation_.load();
+    while (static_cast<int>(workers_.size()) < threads_.load() - 1)
+      workers_.emplace_back([this, seen] { worker(seen); });
   }
 
   void stop_workers() {
@@ -143,12 +148,11 @@ class ThreadPool {
     stop_ = false;
   }
 
-  void worker() {
+  void worker(std::uint64_t seen) {
 #ifdef _OPENMP
     omp_set_num_threads(1);  // Eigen single-threaded here, see SerialEigenScope
 #endif
     inside() = true;
-    std::uint64_t seen = generation_.load();
     for (;;) {
       for (int spin = 0; spin < kSpins && generation_.load() == seen && !stop_.load(); ++spin) relax(spin);
       {
