@@ -121,7 +121,6 @@ class TextEncoder {
     return features;
   }
 
-
   std::shared_ptr<const Weights<Scalar>> weights_;
 };
 

@@ -71,18 +71,23 @@ class MappedFile {
   std::size_t size() const { return size_; }
 
   /// Maps the pages of [begin, begin + bytes) in now (see PageAdvice::PopulateRead).
-  void populate(const std::uint8_t* begin, std::size_t bytes) const {
-    if (mapping_ != nullptr && !buffer_used()) advise_pages(begin, bytes, PageAdvice::PopulateRead);
-  }
+  void populate(const std::uint8_t* begin, std::size_t bytes) const { advise(begin, bytes, PageAdvice::PopulateRead); }
 
   /// Lets the system drop the whole pages inside [begin, begin + bytes) from this process's
   /// memory; they are read from the file again if they are used. Contents never change.
-  void release(const std::uint8_t* begin, std::size_t bytes) const {
-    if (mapping_ != nullptr && !buffer_used()) advise_pages(begin, bytes, PageAdvice::Release);
-  }
+  void release(const std::uint8_t* begin, std::size_t bytes) const { advise(begin, bytes, PageAdvice::Release); }
 
  private:
-  bool buffer_used() const { return !buffer_.empty(); }  // read, not mapped
+  /// Only a mapping takes page advice: read into buffer_, the bytes are ordinary heap memory.
+  void advise(const std::uint8_t* begin, std::size_t bytes, PageAdvice advice) const {
+#ifdef CLIP_HAS_MMAP
+    if (mapping_ != nullptr) advise_pages(begin, bytes, advice);
+#else
+    (void)begin;
+    (void)bytes;
+    (void)advice;
+#endif
+  }
 
   void swap(MappedFile& other) noexcept {
     std::swap(mapping_, other.mapping_);

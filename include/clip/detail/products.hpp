@@ -158,8 +158,10 @@ WeightSlice<Scalar> weight_columns(const PackedWeight<Scalar>& weight, Eigen::In
 /// Per-thread buffers of the products, reused across layers.
 template <typename Scalar>
 struct ProductBuffers {
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> tokens;  // x in kernel blocks, each input-major
-  RowMatrix<Scalar> result;                         // x W^T over whole panels
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> tokens;  // x in kernel blocks, each input-major (pack_tokens)
+  Eigen::Index token_rows = 0;                      // x's shape there
+  Eigen::Index token_depth = 0;
+  RowMatrix<Scalar> result;  // x W^T over whole panels
 };
 
 /// Cache lines of the next panel a kernel call asks for in L2 while it computes: `lines` lines
@@ -231,16 +233,51 @@ constexpr Eigen::Index kChunkRows = 256;
 /// inputs) then runs in 2 depth blocks, 147 -> 159 GFLOP/s against 1 MiB (bench_encoders).
 constexpr Eigen::Index kTokenBlockBytes = Eigen::Index(512) << 10;
 
-/// dest = x W^T over the slice's outputs, x [tokens, slice inputs].
-template <typename Scalar, typename Input, typename Output>
-void multiply_transposed(const Eigen::MatrixBase<Input>& x, const WeightSlice<Scalar>& slice,
-                         const Eigen::MatrixBase<Output>& dest_, ProductBuffers<Scalar>& buffers) {
+/// Tokens [begin, begin + rows) of x, one chunk, cut into `blocks` kernel blocks of near-equal
+/// size (50 tokens: 5 x 10). Chunk c of n covers tokens [tokens * c / n, tokens * (c + 1) / n).
+struct TokenChunk {
+  Eigen::Index begin, rows, blocks;
+
+  TokenChunk(Eigen::Index tokens, Eigen::Index chunk, Eigen::Index chunks)
+      : begin(tokens * chunk / chunks), rows(tokens * (chunk + 1) / chunks - begin),
+        blocks((rows + kMaxKernelRows - 1) / kMaxKernelRows) {}
+
+  static Eigen::Index count(Eigen::Index tokens) { return (tokens + kChunkRows - 1) / kChunkRows; }
+  Eigen::Index block_begin(Eigen::Index b) const { return begin + rows * b / blocks; }
+  Eigen::Index block_rows(Eigen::Index b) const { return block_begin(b + 1) - block_begin(b); }
+};
+
+/// Copies x [tokens, depth] into buffers.tokens in the kernels' layout (each kernel block
+/// input-major), for the multiply_packed calls that follow: one copy for several products with
+/// the same input, such as q, k and v.
+template <typename Scalar, typename Input>
+void pack_tokens(const Eigen::MatrixBase<Input>& x, ProductBuffers<Scalar>& buffers) {
+  const Eigen::Index tokens = x.rows();
+  const Eigen::Index depth = x.cols();
+  buffers.tokens.resize(tokens * depth);
+  buffers.token_rows = tokens;
+  buffers.token_depth = depth;
+  for (Eigen::Index c = 0; c < TokenChunk::count(tokens); ++c) {
+    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens));
+    for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
+      const Eigen::Index begin = chunk.block_begin(b);
+      Eigen::Map<ColMatrix<Scalar>>(buffers.tokens.data() + begin * depth, chunk.block_rows(b), depth) =
+          x.middleRows(begin, chunk.block_rows(b));
+    }
+  }
+}
+
+/// dest = x W^T over the slice's outputs, for the x last given to pack_tokens (its columns
+/// being the slice's inputs).
+template <typename Scalar, typename Output>
+void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<Output>& dest_,
+                     ProductBuffers<Scalar>& buffers) {
   auto& dest = const_cast<Eigen::MatrixBase<Output>&>(dest_);
   constexpr Eigen::Index width = panel_width<Scalar>();
   const PackedWeight<Scalar>& weight = *slice.weight;
-  const Eigen::Index tokens = x.rows();
+  const Eigen::Index tokens = buffers.token_rows;
   const Eigen::Index depth = slice.input_count;
-  eigen_assert(x.cols() == depth && dest.rows() == tokens && dest.cols() == slice.output_count);
+  eigen_assert(buffers.token_depth == depth && dest.rows() == tokens && dest.cols() == slice.output_count);
   const Eigen::Index first_panel = slice.output_begin / width;
   const Eigen::Index end_panel = (slice.output_begin + slice.output_count + width - 1) / width;
 
@@ -261,21 +298,10 @@ void multiply_transposed(const Eigen::MatrixBase<Input>& x, const WeightSlice<Sc
     out = buffers.result.data();
     out_stride = buffers.result.cols();
   }
-  buffers.tokens.resize(tokens * depth);
 
-  const Eigen::Index chunks = (tokens + kChunkRows - 1) / kChunkRows;
-  for (Eigen::Index chunk = 0; chunk < chunks; ++chunk) {
-    const Eigen::Index chunk_begin = tokens * chunk / chunks;
-    const Eigen::Index chunk_rows = tokens * (chunk + 1) / chunks - chunk_begin;
-    // Kernel blocks of near-equal size (50 tokens: 5 x 10), each stored input-major.
-    const Eigen::Index blocks = (chunk_rows + kMaxKernelRows - 1) / kMaxKernelRows;
-    const auto block_begin = [&](Eigen::Index b) { return chunk_begin + chunk_rows * b / blocks; };
-    for (Eigen::Index b = 0; b < blocks; ++b) {
-      const Eigen::Index begin = block_begin(b);
-      const Eigen::Index rows = block_begin(b + 1) - begin;
-      Eigen::Map<ColMatrix<Scalar>>(buffers.tokens.data() + begin * depth, rows, depth) = x.middleRows(begin, rows);
-    }
-    const Eigen::Index chunk_bytes = chunk_rows * depth * Eigen::Index(sizeof(Scalar));
+  for (Eigen::Index c = 0; c < TokenChunk::count(tokens); ++c) {
+    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens));
+    const Eigen::Index chunk_bytes = chunk.rows * depth * Eigen::Index(sizeof(Scalar));
     const Eigen::Index depth_blocks = std::max<Eigen::Index>(1, (chunk_bytes + kTokenBlockBytes - 1) / kTokenBlockBytes);
     for (Eigen::Index d = 0; d < depth_blocks; ++d) {
       const Eigen::Index k0 = depth * d / depth_blocks;
@@ -284,16 +310,16 @@ void multiply_transposed(const Eigen::MatrixBase<Input>& x, const WeightSlice<Sc
       // fetched over this panel's kernel calls: 2 lines a step with one call, else a line
       // every blocks / 2 steps, spread over all of them.
       Prefetch fetch;
-      fetch.lines = blocks == 1 ? 2 : 1;
-      fetch.every = std::max<Eigen::Index>(1, blocks / 2);
+      fetch.lines = chunk.blocks == 1 ? 2 : 1;
+      fetch.every = std::max<Eigen::Index>(1, chunk.blocks / 2);
       const Eigen::Index lines_per_call = (kc + fetch.every - 1) / fetch.every * fetch.lines;
       for (Eigen::Index p = first_panel; p < end_panel; ++p) {
         const Scalar* w = weight.panel(p, slice.input_begin + k0);
         const char* next = reinterpret_cast<const char*>(w + weight.inputs() * width);
         const char* next_end = p + 1 < end_panel ? next + kc * width * Eigen::Index(sizeof(Scalar)) : next;
-        for (Eigen::Index b = 0; b < blocks; ++b) {
-          const Eigen::Index begin = block_begin(b);
-          const Eigen::Index rows = block_begin(b + 1) - begin;
+        for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
+          const Eigen::Index begin = chunk.block_begin(b);
+          const Eigen::Index rows = chunk.block_rows(b);
           fetch.begin = std::min(next + b * lines_per_call * 64, next_end);
           fetch.end = next_end;
           run_panel_kernel<Scalar>(std::make_integer_sequence<int, kMaxKernelRows>(), static_cast<int>(rows),
@@ -305,6 +331,15 @@ void multiply_transposed(const Eigen::MatrixBase<Input>& x, const WeightSlice<Sc
   }
   if (out == buffers.result.data())
     dest = buffers.result.middleCols(slice.output_begin - first_panel * width, slice.output_count);
+}
+
+/// dest = x W^T over the slice's outputs, x [tokens, slice inputs].
+template <typename Scalar, typename Input, typename Output>
+void multiply_transposed(const Eigen::MatrixBase<Input>& x, const WeightSlice<Scalar>& slice,
+                         const Eigen::MatrixBase<Output>& dest, ProductBuffers<Scalar>& buffers) {
+  eigen_assert(x.cols() == slice.input_count);
+  pack_tokens(x, buffers);
+  multiply_packed(slice, dest, buffers);
 }
 
 }  // namespace clip::detail

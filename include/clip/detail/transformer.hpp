@@ -74,10 +74,10 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     const int last_head = shape.heads * (part + 1) / parts;
     const Eigen::Index begin = first_head * head_dim;
     const Eigen::Index count = (last_head - first_head) * head_dim;
-    for (Eigen::Index m = 0; m < 3; ++m) {  // q, k, v columns of these heads
+    pack_tokens(scratch.normed, own.buffers);  // once for q, k and v
+    for (Eigen::Index m = 0; m < 3; ++m) {     // q, k, v columns of these heads
       auto columns = scratch.qkv.middleCols(m * width + begin, count);
-      multiply_transposed(scratch.normed, weight_rows(block.qkv_weight, m * width + begin, count), columns,
-                          own.buffers);
+      multiply_packed(weight_rows(block.qkv_weight, m * width + begin, count), columns, own.buffers);
       columns.rowwise() += block.qkv_bias.vector().segment(m * width + begin, count);
     }
     for (std::size_t s = 0; s + 1 < shape.sequence_starts.size(); ++s) {
