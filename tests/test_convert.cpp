@@ -3,7 +3,7 @@
 
 #include "test_support.hpp"
 
-#include <clip/convert.hpp>
+#include <clip/convert/convert.hpp>
 
 #include <gtest/gtest.h>
 

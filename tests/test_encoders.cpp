@@ -2,10 +2,10 @@
 // converted from both checkpoint layouts, in float, double and from an F16 file; batching, the
 // EOT shortcut, threads and bad input.
 
-#include <clip/convert.hpp>
+#include <clip/convert/convert.hpp>
 #include <clip/detail/parallel.hpp>
-#include <clip/model.hpp>
-#include <clip/similarity.hpp>
+#include <clip/model/model.hpp>
+#include <clip/analysis/similarity.hpp>
 #include <clip/threading.hpp>
 
 #include "test_support.hpp"

@@ -2,7 +2,7 @@
 // reference's pixel_values, and refusal of bad input.
 
 #define CLIP_STB_IMAGE_IMPLEMENTATION
-#include <clip/preprocess.hpp>
+#include <clip/image/preprocess.hpp>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -1,8 +1,8 @@
 // The transformer building blocks against straightforward double loops written from the
 // definitions of the PyTorch ops (LayerNorm, softmax, MultiheadAttention, QuickGELU, GELU, Linear).
 
-#include <clip/detail/layers.hpp>
-#include <clip/detail/products.hpp>
+#include <clip/model/detail/layers.hpp>
+#include <clip/model/detail/products.hpp>
 
 #include <gtest/gtest.h>
 

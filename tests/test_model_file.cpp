@@ -4,9 +4,9 @@
 #include "test_support.hpp"
 
 #include <clip/config.hpp>
-#include <clip/model_file.hpp>
-#include <clip/tensor_file.hpp>
-#include <clip/tensor_writer.hpp>
+#include <clip/formats/model_file.hpp>
+#include <clip/formats/tensor_file.hpp>
+#include <clip/formats/tensor_writer.hpp>
 
 #include <gtest/gtest.h>
 

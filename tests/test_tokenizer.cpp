@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clip/tokenizer.hpp"
+#include "clip/text/tokenizer.hpp"
 
 namespace {
 

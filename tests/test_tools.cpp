@@ -4,7 +4,7 @@
 #include "test_support.hpp"
 
 #include <clip/clip.hpp>
-#include <clip/convert.hpp>
+#include <clip/convert/convert.hpp>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

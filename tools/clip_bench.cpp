@@ -4,9 +4,9 @@
 #include "cli.hpp"
 
 #include <clip/error.hpp>
-#include <clip/model.hpp>
+#include <clip/model/model.hpp>
 #include <clip/threading.hpp>
-#include <clip/tokenizer.hpp>
+#include <clip/text/tokenizer.hpp>
 
 #include <sys/resource.h>
 

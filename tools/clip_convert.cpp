@@ -3,7 +3,7 @@
 
 #include "cli.hpp"
 
-#include <clip/convert.hpp>
+#include <clip/convert/convert.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -2,9 +2,9 @@
 
 #include "cli.hpp"
 
-#include <clip/convert.hpp>
-#include <clip/model_file.hpp>
-#include <clip/tokenizer.hpp>
+#include <clip/convert/convert.hpp>
+#include <clip/formats/model_file.hpp>
+#include <clip/text/tokenizer.hpp>
 
 #include <nlohmann/json.hpp>
 

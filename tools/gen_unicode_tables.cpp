@@ -1,6 +1,6 @@
-// Generates include/clip/detail/unicode_tables.hpp and include/clip/detail/html_entities.hpp.
+// Generates include/clip/text/detail/unicode_tables.hpp and include/clip/text/detail/html_entities.hpp.
 //
-//   gen_unicode_tables <unicode_dir> <python_html_entities.py> <output_include_clip_detail_dir>
+//   gen_unicode_tables <unicode_dir> <python_html_entities.py> <output_dir (include/clip/text/detail)>
 //
 // <unicode_dir> holds the UCD text files (Debian's unicode-data: /usr/share/unicode):
 // UnicodeData.txt, SpecialCasing.txt, CaseFolding.txt, DerivedCoreProperties.txt, PropList.txt,
@@ -28,7 +28,7 @@ namespace {
 
 constexpr std::uint32_t kCodePoints = 0x110000;
 
-// Bit layout shared with include/clip/detail/unicode.hpp.
+// Bit layout shared with include/clip/text/detail/unicode.hpp.
 constexpr std::uint8_t kClassOther = 0, kClassLetter = 1, kClassNumber = 2, kClassSkip = 3;
 constexpr std::uint8_t kFlagPythonSpace = 1u << 2;
 constexpr std::uint8_t kFlagCased = 1u << 3;
@@ -426,7 +426,7 @@ int main(int argc, char** argv) {
   if (argc != 4) {
     std::cerr << "usage: gen_unicode_tables <unicode_dir> <html/entities.py> <out_dir>\n"
                      "  e.g. gen_unicode_tables /usr/share/unicode /usr/lib/python3.11/html/entities.py"
-                     " include/clip/detail\n";
+                     " include/clip/text/detail\n";
     return 2;
   }
   try {

@@ -6,16 +6,19 @@
 //     #include <clip/clip.hpp>
 // unless the program already compiles stb_image's implementation itself.
 
+// Common types, errors, configuration and threads.
 #include <clip/config.hpp>
 #include <clip/error.hpp>
-#include <clip/image.hpp>
-#include <clip/model.hpp>
-#include <clip/model_file.hpp>
-#include <clip/preprocess.hpp>
-#include <clip/similarity.hpp>
-#include <clip/tensor_file.hpp>
-#include <clip/tensor_writer.hpp>
 #include <clip/threading.hpp>
-#include <clip/tokenizer.hpp>
 #include <clip/types.hpp>
-#include <clip/zero_shot.hpp>
+
+// The stages of the data flow, in order (see docs/ and the folder of each).
+#include <clip/formats/model_file.hpp>
+#include <clip/formats/tensor_file.hpp>
+#include <clip/formats/tensor_writer.hpp>
+#include <clip/text/tokenizer.hpp>
+#include <clip/image/decode.hpp>
+#include <clip/image/preprocess.hpp>
+#include <clip/model/model.hpp>
+#include <clip/analysis/similarity.hpp>
+#include <clip/analysis/zero_shot.hpp>

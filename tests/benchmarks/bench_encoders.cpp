@@ -6,10 +6,10 @@
 // Arguments are {batch, threads} (clip::set_num_threads). The workloads: W1 EncodeImages/1,
 // W2 EncodeImages/16, W3 EncodeTexts/1, W4 EncodeTexts/64 (256 prompts = 4 such batches).
 
-#include <clip/convert.hpp>
-#include <clip/detail/layers.hpp>
-#include <clip/detail/products.hpp>
-#include <clip/model.hpp>
+#include <clip/convert/convert.hpp>
+#include <clip/model/detail/layers.hpp>
+#include <clip/model/detail/products.hpp>
+#include <clip/model/model.hpp>
 #include <clip/threading.hpp>
 
 #include <benchmark/benchmark.h>

@@ -1,7 +1,7 @@
 // Preprocessing time (resize + crop + normalise, no decoding) for a VGA photo and a 12 MP photo
 // at CLIP's usual 224 pixels.
 
-#include <clip/preprocess.hpp>
+#include <clip/image/preprocess.hpp>
 
 #include <benchmark/benchmark.h>
 

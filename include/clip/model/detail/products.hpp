@@ -9,7 +9,7 @@
 // of work), and each panel is one sequential stream that the kernel prefetches into L2 one
 // panel ahead: one image reads every weight of its tower once, so that stream is the product.
 
-#include <clip/detail/layers.hpp>
+#include <clip/model/detail/layers.hpp>
 
 #include <Eigen/Core>
 

@@ -7,11 +7,11 @@
 // is float, and converted once into owned storage otherwise (double, F16, BF16, misaligned).
 // Immutable after construction, so any number of threads may read it.
 
-#include <clip/detail/layers.hpp>
+#include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
-#include <clip/detail/products.hpp>
-#include <clip/detail/weight_arena.hpp>
-#include <clip/model_file.hpp>
+#include <clip/model/detail/products.hpp>
+#include <clip/model/detail/weight_arena.hpp>
+#include <clip/formats/model_file.hpp>
 
 #include <algorithm>
 #include <memory>

@@ -2,13 +2,13 @@
 // CLIP's image preprocessing, pixel-exact with the reference `_transform(S)`:
 //   Resize(S, BICUBIC) on the short side -> CenterCrop(S) -> convert("RGB") -> ToTensor ->
 //   Normalize(mean, std)
-// The resize and crop happen in the image's own Pillow mode (see clip/image.hpp), the
+// The resize and crop happen in the image's own Pillow mode (see clip/image/decode.hpp), the
 // normalisation in float32 as torch does it, so the output equals the reference's tensor.
 
 #include <clip/config.hpp>
-#include <clip/detail/resample.hpp>
+#include <clip/image/detail/resample.hpp>
 #include <clip/error.hpp>
-#include <clip/image.hpp>
+#include <clip/image/decode.hpp>
 #include <clip/types.hpp>
 
 #include <array>

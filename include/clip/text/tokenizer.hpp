@@ -23,8 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clip/detail/html_entities.hpp"
-#include "clip/detail/unicode.hpp"
+#include "clip/text/detail/html_entities.hpp"
+#include "clip/text/detail/unicode.hpp"
 #include "clip/error.hpp"
 #include "clip/types.hpp"
 

@@ -3,10 +3,10 @@
 // CHW order) -> image features [N, embed_dim], not normalised (like CLIP.encode_image).
 
 #include <clip/detail/parallel.hpp>
-#include <clip/detail/products.hpp>
-#include <clip/detail/transformer.hpp>
+#include <clip/model/detail/products.hpp>
+#include <clip/model/detail/transformer.hpp>
 #include <clip/error.hpp>
-#include <clip/weights.hpp>
+#include <clip/model/weights.hpp>
 
 #include <memory>
 #include <string>

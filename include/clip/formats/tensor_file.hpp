@@ -7,7 +7,7 @@
 // "__metadata__" object of string values, then the raw little-endian data. Everything a hostile
 // file could get wrong is checked before any tensor byte is touched.
 
-#include <clip/detail/half.hpp>
+#include <clip/formats/detail/half.hpp>
 #include <clip/detail/mapped_file.hpp>
 #include <clip/error.hpp>
 

@@ -7,10 +7,10 @@
 // The tools are thin wrappers over these functions.
 
 #include <clip/config.hpp>
-#include <clip/model_file.hpp>
-#include <clip/tensor_file.hpp>
-#include <clip/tensor_writer.hpp>
-#include <clip/tokenizer.hpp>
+#include <clip/formats/model_file.hpp>
+#include <clip/formats/tensor_file.hpp>
+#include <clip/formats/tensor_writer.hpp>
+#include <clip/text/tokenizer.hpp>
 
 #include <nlohmann/json.hpp>
 

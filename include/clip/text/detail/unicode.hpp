@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "clip/detail/unicode_tables.hpp"
+#include "clip/text/detail/unicode_tables.hpp"
 
 namespace clip::detail {
 

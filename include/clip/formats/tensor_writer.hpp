@@ -2,8 +2,8 @@
 // TensorWriter: builds a safetensors file in memory order and writes it atomically.
 
 #include <clip/detail/atomic_write.hpp>
-#include <clip/detail/half.hpp>
-#include <clip/tensor_file.hpp>
+#include <clip/formats/detail/half.hpp>
+#include <clip/formats/tensor_file.hpp>
 
 #include <nlohmann/json.hpp>
 

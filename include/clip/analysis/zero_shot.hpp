@@ -5,10 +5,10 @@
 
 #include <clip/detail/atomic_write.hpp>
 #include <clip/detail/mapped_file.hpp>
-#include <clip/model.hpp>
-#include <clip/similarity.hpp>
-#include <clip/tensor_file.hpp>
-#include <clip/tensor_writer.hpp>
+#include <clip/model/model.hpp>
+#include <clip/analysis/similarity.hpp>
+#include <clip/formats/tensor_file.hpp>
+#include <clip/formats/tensor_writer.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -3,9 +3,9 @@
 // [N, embed_dim] taken at each text's EOT token, not normalised (like CLIP.encode_text).
 
 #include <clip/detail/parallel.hpp>
-#include <clip/detail/transformer.hpp>
+#include <clip/model/detail/transformer.hpp>
 #include <clip/error.hpp>
-#include <clip/weights.hpp>
+#include <clip/model/weights.hpp>
 
 #include <memory>
 #include <string>

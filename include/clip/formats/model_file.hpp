@@ -4,7 +4,7 @@
 // so the encoders can read weights without further checks.
 
 #include <clip/config.hpp>
-#include <clip/tensor_file.hpp>
+#include <clip/formats/tensor_file.hpp>
 
 #include <string>
 

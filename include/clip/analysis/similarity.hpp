@@ -2,7 +2,7 @@
 // CLIP.forward's head: cosine similarities of image and text features, scaled by the model's
 // logit scale, and the softmax that turns a row of logits into probabilities.
 
-#include <clip/detail/layers.hpp>
+#include <clip/model/detail/layers.hpp>
 #include <clip/error.hpp>
 #include <clip/types.hpp>
 

@@ -4,10 +4,10 @@
 // matrix product over every token of the batch, attention runs per sequence.
 
 #include <clip/config.hpp>
-#include <clip/detail/layers.hpp>
+#include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
-#include <clip/detail/products.hpp>
-#include <clip/weights.hpp>
+#include <clip/model/detail/products.hpp>
+#include <clip/model/weights.hpp>
 
 #include <algorithm>
 #include <vector>

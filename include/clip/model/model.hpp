@@ -3,11 +3,11 @@
 // the logit scale. encode_images / encode_texts match CLIP.encode_image / encode_text (features not
 // normalised); see similarity.hpp for the logits. All const methods are thread-safe.
 
-#include <clip/model_file.hpp>
-#include <clip/text_encoder.hpp>
-#include <clip/tokenizer.hpp>
-#include <clip/vision_encoder.hpp>
-#include <clip/weights.hpp>
+#include <clip/formats/model_file.hpp>
+#include <clip/model/text_encoder.hpp>
+#include <clip/text/tokenizer.hpp>
+#include <clip/model/vision_encoder.hpp>
+#include <clip/model/weights.hpp>
 
 #include <cmath>
 #include <memory>
