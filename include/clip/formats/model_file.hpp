@@ -47,8 +47,8 @@ class ModelFile {
       if (tensor.shape != spec.shape && !scalar_ok)
         throw Error(path + ": tensor '" + spec.name + "' has shape " + shape_string(tensor.shape) +
                     ", the config implies " + shape_string(spec.shape));
-      if (tensor.dtype == DType::U8)
-        throw Error(path + ": tensor '" + spec.name + "' is U8, expected F32, F16 or BF16");
+      if (tensor.dtype != DType::F32 && tensor.dtype != DType::F16 && tensor.dtype != DType::BF16)
+        throw Error(path + ": tensor '" + spec.name + "' is " + dtype_name(tensor.dtype) + ", expected F32, F16 or BF16");
     }
     const TensorInfo& merges = tensors_.info(merges_tensor_name);
     if (merges.dtype != DType::U8 || merges.shape.size() != 1)
