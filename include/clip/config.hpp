@@ -56,6 +56,9 @@ struct ModelConfig {
   double layer_norm_eps = 1e-5;
   std::array<float, 3> image_mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> image_std{0.26862954f, 0.26130258f, 0.27577711f};
+  /// How images reach image_size: "shortest" (OpenAI's short-side resize then center crop) or
+  /// "squash" (open_clip's resize of both sides to image_size, no crop; DFN models use it).
+  std::string resize_mode = "shortest";
 
   /// Throws clip::Error when the numbers cannot describe a working model.
   void validate() const {
@@ -88,6 +91,8 @@ struct ModelConfig {
     require(text.width % text.heads == 0, "text.width is not a multiple of text.heads");
     require(layer_norm_eps > 0 && layer_norm_eps < 1, "layer_norm_eps must be in (0, 1)");
     for (int c = 0; c < 3; ++c) require(image_std[c] > 0, "image_std must be positive");
+    require(resize_mode == "shortest" || resize_mode == "squash",
+            "resize_mode '" + resize_mode + "' is not supported (shortest or squash)");
   }
 };
 
@@ -120,6 +125,7 @@ inline nlohmann::json to_json(const ModelConfig& config) {
       {"layer_norm_eps", config.layer_norm_eps},
       {"image_mean", detail::shortest_decimals(config.image_mean)},
       {"image_std", detail::shortest_decimals(config.image_std)},
+      {"resize_mode", config.resize_mode},
   };
 }
 
@@ -138,6 +144,8 @@ inline ModelConfig config_from_json(const nlohmann::json& json, const std::strin
     config.layer_norm_eps = json.at("layer_norm_eps").get<double>();
     config.image_mean = json.at("image_mean").get<std::array<float, 3>>();
     config.image_std = json.at("image_std").get<std::array<float, 3>>();
+    // Files written before resize_mode existed were all "shortest".
+    config.resize_mode = json.value("resize_mode", std::string("shortest"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(source + ": invalid model config: " + e.what());
   } catch (const Error& e) {

@@ -7,6 +7,7 @@
 // The tools are thin wrappers over these functions.
 
 #include <clip/config.hpp>
+#include <clip/convert/checkpoint_tensors.hpp>
 #include <clip/formats/model_file.hpp>
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
@@ -18,6 +19,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,7 +39,51 @@ struct ConvertOptions {
   int text_heads = 0;                       ///< 0: infer
   std::optional<std::array<float, 3>> image_mean;  ///< default: HF preprocessor_config, else CLIP's
   std::optional<std::array<float, 3>> image_std;
+  /// The vocabulary for checkpoints that carry none (OpenAI, open_clip, clip.cpp's GGUF) when
+  /// no vocab_path is given; clip-convert supplies CLIP's built-in bpe_simple_vocab_16e6.
+  std::function<Tokenizer()> default_tokenizer;
 };
+
+/// What a conversion found: the input's kind, the tensor naming, each tensor and whether the
+/// model uses it, the config, where the vocabulary came from, and notes on what was inferred.
+struct ConversionReport {
+  struct Tensor {
+    std::string name;
+    std::string dtype;  ///< or the GGUF block encoding ("Q8_0")
+    std::vector<std::int64_t> shape;
+    bool used = false;
+    std::string file;
+  };
+  std::string source;
+  std::string input;   ///< "PyTorch zip checkpoint", "TorchScript archive", "safetensors", ...
+  std::string layout;  ///< the tensor names found: OpenAI, Hugging Face, clip.cpp GGUF, clip
+  std::vector<std::string> files;
+  std::vector<Tensor> tensors;
+  std::optional<ModelConfig> config;
+  std::string tokenizer;
+  std::vector<std::string> notes;
+  std::string error;   ///< inspect_checkpoint: why the conversion would fail
+
+  std::vector<std::string> unused() const {
+    std::vector<std::string> names;
+    for (const Tensor& tensor : tensors)
+      if (!tensor.used) names.push_back(tensor.name);
+    return names;
+  }
+
+  nlohmann::json to_json() const {
+    nlohmann::json json = {{"source", source}, {"input", input}, {"layout", layout}, {"files", files},
+                           {"tokenizer", tokenizer}, {"notes", notes}};
+    json["config"] = config ? clip::to_json(*config) : nlohmann::json();
+    if (!error.empty()) json["error"] = error;
+    json["tensors"] = nlohmann::json::array();
+    for (const Tensor& tensor : tensors)
+      json["tensors"].push_back({{"name", tensor.name}, {"dtype", tensor.dtype}, {"shape", tensor.shape}, {"used", tensor.used}});
+    json["unused"] = unused();
+    return json;
+  }
+};
+
 
 namespace detail {
 
@@ -54,58 +100,6 @@ inline nlohmann::json read_json_file(const std::string& path) {
     throw Error(path + ": invalid JSON: " + e.what());
   }
 }
-
-/// The tensors of a checkpoint, possibly spread over several safetensors shards.
-class CheckpointTensors {
- public:
-  void add_file(const std::string& path) {
-    files_.push_back(std::make_unique<TensorFile>(path));
-    const TensorFile& file = *files_.back();
-    for (const TensorInfo& tensor : file.tensors()) {
-      std::string name = tensor.name;
-      if (name.rfind("module.", 0) == 0) name = name.substr(7);  // DataParallel prefix
-      if (!where_.emplace(name, Location{&file, &tensor}).second)
-        throw Error(path + ": tensor '" + name + "' appears in more than one shard");
-    }
-  }
-
-  bool contains(const std::string& name) const { return where_.count(name) != 0; }
-
-  const TensorInfo& info(const std::string& name) const { return *locate(name).tensor; }
-
-  std::vector<float> read(const std::string& name) const {
-    const Location& location = locate(name);
-    std::vector<float> values(static_cast<std::size_t>(location.tensor->numel()));
-    location.file->copy_to(*location.tensor, values.data());
-    return values;
-  }
-
-  /// Number of consecutive blocks "<prefix>N." for N = 0, 1, ...
-  int count_blocks(const std::string& prefix) const {
-    int count = 0;
-    while (true) {
-      const std::string block = prefix + std::to_string(count) + ".";
-      auto next = where_.lower_bound(block);
-      if (next == where_.end() || next->first.rfind(block, 0) != 0) return count;
-      ++count;
-    }
-  }
-
-  std::string describe() const { return files_.empty() ? std::string("checkpoint") : files_.front()->path(); }
-
- private:
-  struct Location {
-    const TensorFile* file;
-    const TensorInfo* tensor;
-  };
-  const Location& locate(const std::string& name) const {
-    auto found = where_.find(name);
-    if (found == where_.end()) throw Error(describe() + ": checkpoint has no tensor '" + name + "'");
-    return found->second;
-  }
-  std::vector<std::unique_ptr<TensorFile>> files_;
-  std::map<std::string, Location> where_;
-};
 
 /// Collects canonical tensors, checks each shape against the config, then writes the file.
 class ModelBuilder {
@@ -188,159 +182,124 @@ inline int json_int(const nlohmann::json& object, const char* key, int fallback)
   return found != object.end() && found->is_number_integer() ? found->get<int>() : fallback;
 }
 
-inline TensorWriter convert_hf_folder(const std::string& folder, const ConvertOptions& options) {
-  namespace fs = std::filesystem;
-  const fs::path root(folder);
-  const nlohmann::json config_json = read_json_file((root / "config.json").string());
-  const std::string where = (root / "config.json").string();
-  if (!config_json.contains("vision_config") || !config_json.contains("text_config"))
-    throw Error(where + ": not a CLIPModel config (no vision_config / text_config)");
-  const nlohmann::json& vision = config_json["vision_config"];
-  const nlohmann::json& text = config_json["text_config"];
-
-  // Defaults are transformers' CLIPVisionConfig / CLIPTextConfig defaults, which published
-  // config files rely on by omitting keys.
-  ModelConfig config;
-  config.vision = {json_int(vision, "image_size", 224), json_int(vision, "patch_size", 32),
-                   json_int(vision, "hidden_size", 768), json_int(vision, "num_hidden_layers", 12),
-                   json_int(vision, "num_attention_heads", 12), json_int(vision, "intermediate_size", 3072)};
-  config.text = {json_int(text, "vocab_size", 49408), json_int(text, "max_position_embeddings", 77),
-                 json_int(text, "hidden_size", 512),  json_int(text, "num_attention_heads", 8),
-                 json_int(text, "num_hidden_layers", 12), json_int(text, "intermediate_size", 2048)};
-  config.embed_dim = json_int(config_json, "projection_dim", 512);
-  const std::string vision_act = vision.value("hidden_act", std::string("quick_gelu"));
-  const std::string text_act = text.value("hidden_act", std::string("quick_gelu"));
-  if (vision_act != text_act)
-    throw Error(where + ": towers use different activations (" + vision_act + ", " + text_act + "), unsupported");
-  try {
-    config.activation = parse_activation(vision_act);
-  } catch (const Error& e) {
-    throw Error(where + ": " + e.what());
+/// Lists what the checkpoint held (and, once mapped, which tensors the model used) in the report.
+inline void record_tensors(const CheckpointTensors& checkpoint, ConversionReport* report) {
+  if (!report) return;
+  report->input = checkpoint.kinds();
+  report->tensors.clear();
+  std::set<std::string> files;
+  for (const CheckpointTensors::Entry& entry : checkpoint.entries()) {
+    ConversionReport::Tensor tensor;
+    tensor.name = entry.name;
+    tensor.dtype = entry.view.encoding.empty() ? dtype_name(entry.view.dtype) : entry.view.encoding;
+    tensor.shape = entry.view.shape;
+    tensor.used = entry.used;
+    tensor.file = entry.source;
+    report->tensors.push_back(std::move(tensor));
+    files.insert(entry.source);
   }
-  config.layer_norm_eps = text.value("layer_norm_eps", 1e-5);
-  if (options.vision_heads) config.vision.heads = options.vision_heads;
-  if (options.text_heads) config.text.heads = options.text_heads;
-
-  const fs::path preprocessor = root / "preprocessor_config.json";
-  if (fs::exists(preprocessor)) {
-    const nlohmann::json pre = read_json_file(preprocessor.string());
-    try {
-      if (pre.contains("image_mean")) config.image_mean = pre["image_mean"].get<std::array<float, 3>>();
-      if (pre.contains("image_std")) config.image_std = pre["image_std"].get<std::array<float, 3>>();
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(preprocessor.string() + ": invalid image_mean / image_std: " + e.what());
-    }
-  }
-  if (options.image_mean) config.image_mean = *options.image_mean;
-  if (options.image_std) config.image_std = *options.image_std;
-
-  CheckpointTensors checkpoint;
-  const fs::path index = root / "model.safetensors.index.json";
-  if (fs::exists(root / "model.safetensors")) {
-    checkpoint.add_file((root / "model.safetensors").string());
-  } else if (fs::exists(index)) {
-    const nlohmann::json index_json = read_json_file(index.string());
-    std::set<std::string> shards;
-    try {
-      for (const auto& [name, shard] : index_json.at("weight_map").items()) shards.insert(shard.get<std::string>());
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(index.string() + ": invalid weight_map: " + e.what());
-    }
-    for (const std::string& shard : shards) {
-      if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
-        throw Error(index.string() + ": shard name '" + shard + "' leaves the folder");
-      checkpoint.add_file((root / shard).string());
-    }
-  } else {
-    throw Error(folder + ": no model.safetensors or model.safetensors.index.json (convert .bin weights to safetensors first)");
-  }
-
-  ModelBuilder builder(config, options.dtype);
-  auto copy = [&](const std::string& from, const std::string& to) { builder.put(to, checkpoint.read(from), from); };
-  auto copy_transposed = [&](const std::string& from, const std::string& to) {
-    const TensorInfo& info = checkpoint.info(from);
-    if (info.shape.size() != 2) throw Error(from + " is not a matrix");
-    builder.put(to, transpose(checkpoint.read(from), info.shape[0], info.shape[1]), from);
-  };
-  auto copy_blocks = [&](const std::string& hf_prefix, const std::string& tower, int layers) {
-    for (int i = 0; i < layers; ++i) {
-      const std::string hf = hf_prefix + std::to_string(i) + ".";
-      const std::string out = tower + ".blocks." + std::to_string(i) + ".";
-      for (const char* part : {"weight", "bias"}) {
-        // HF keeps q, k, v as three Linear layers; OpenAI's in_proj stacks them as rows q; k; v.
-        std::vector<float> fused;
-        for (const char* projection : {"q_proj", "k_proj", "v_proj"}) {
-          const std::vector<float> values = checkpoint.read(hf + "self_attn." + projection + "." + part);
-          fused.insert(fused.end(), values.begin(), values.end());
-        }
-        builder.put(out + "attn.qkv." + part, fused, hf + "self_attn.{q,k,v}_proj." + part);
-        copy_renamed_block_parts(copy, hf, out, part, hf_block_names);
-      }
-    }
-  };
-
-  copy("vision_model.embeddings.patch_embedding.weight", "vision.patch_embedding");
-  copy("vision_model.embeddings.class_embedding", "vision.class_embedding");
-  copy("vision_model.embeddings.position_embedding.weight", "vision.position_embedding");
-  // "pre_layrnorm" is the transformers spelling.
-  copy("vision_model.pre_layrnorm.weight", "vision.ln_pre.weight");
-  copy("vision_model.pre_layrnorm.bias", "vision.ln_pre.bias");
-  copy_blocks("vision_model.encoder.layers.", "vision", config.vision.layers);
-  copy("vision_model.post_layernorm.weight", "vision.ln_post.weight");
-  copy("vision_model.post_layernorm.bias", "vision.ln_post.bias");
-  copy_transposed("visual_projection.weight", "vision.proj");  // HF Linear is [out, in]
-  copy("text_model.embeddings.token_embedding.weight", "text.token_embedding");
-  copy("text_model.embeddings.position_embedding.weight", "text.position_embedding");
-  copy_blocks("text_model.encoder.layers.", "text", config.text.layers);
-  copy("text_model.final_layer_norm.weight", "text.ln_final.weight");
-  copy("text_model.final_layer_norm.bias", "text.ln_final.bias");
-  copy_transposed("text_projection.weight", "text.proj");
-  copy("logit_scale", "logit_scale");
-
-  return builder.finish(options.vocab_path.empty()
-                            ? Tokenizer::from_hf((root / "vocab.json").string(), (root / "merges.txt").string())
-                            : load_tokenizer(options.vocab_path));
+  report->files.assign(files.begin(), files.end());
 }
 
-inline TensorWriter convert_state_dict(const std::string& path, const ConvertOptions& options) {
-  if (options.vocab_path.empty())
-    throw Error(path + ": a state dict carries no tokenizer; pass --vocab (e.g. bpe_simple_vocab_16e6.txt.gz)");
-  CheckpointTensors checkpoint;
-  checkpoint.add_file(path);
+/// Runs `convert` and fills the report's tensor table whether it succeeds or throws.
+template <typename Convert>
+TensorWriter with_report(const CheckpointTensors& checkpoint, ConversionReport* report, Convert convert) {
+  try {
+    TensorWriter writer = convert();
+    record_tensors(checkpoint, report);
+    return writer;
+  } catch (...) {
+    record_tensors(checkpoint, report);
+    throw;
+  }
+}
+
+inline void note(ConversionReport* report, const std::string& text) {
+  if (report) report->notes.push_back(text);
+}
+
+/// The command-line overrides, which win over anything a checkpoint says or implies.
+inline void apply_overrides(ModelConfig& config, const ConvertOptions& options) {
+  if (options.vision_heads) config.vision.heads = options.vision_heads;
+  if (options.text_heads) config.text.heads = options.text_heads;
+  if (options.activation) config.activation = *options.activation;
+  if (options.image_mean) config.image_mean = *options.image_mean;
+  if (options.image_std) config.image_std = *options.image_std;
+}
+
+/// --vocab when given, else the checkpoint's own tokenizer, else the shipped CLIP vocabulary.
+inline Tokenizer resolve_tokenizer(const ConvertOptions& options, std::optional<Tokenizer> own, const std::string& where,
+                                   ConversionReport* report) {
+  if (!options.vocab_path.empty()) {
+    if (report) report->tokenizer = options.vocab_path;
+    return load_tokenizer(options.vocab_path);
+  }
+  if (own) {
+    if (report && report->tokenizer.empty()) report->tokenizer = "the checkpoint's own";
+    return std::move(*own);
+  }
+  if (options.default_tokenizer) {
+    if (report) report->tokenizer = "CLIP's BPE vocabulary (bpe_simple_vocab_16e6, built in)";
+    return options.default_tokenizer();
+  }
+  throw Error(where + ": a state dict carries no tokenizer; pass --vocab (e.g. bpe_simple_vocab_16e6.txt.gz)");
+}
+
+/// Opens one weights file of any supported container into `checkpoint`, by its leading bytes.
+inline void add_weights_file(CheckpointTensors& checkpoint, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(path)) throw Error(path + ": is a folder where a weights file belongs");
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) throw Error(path + ": cannot open");
+  unsigned char head[16] = {};
+  stream.read(reinterpret_cast<char*>(head), sizeof head);
+  const auto got = static_cast<std::size_t>(stream.gcount());
+  if (TorchCheckpoint::looks_like_torch(head, got)) return checkpoint.add_torch(path);
+  if (GgufFile::looks_like_gguf(head, got)) throw Error(path + ": a GGUF file cannot be one shard of a checkpoint");
+  checkpoint.add_safetensors(path);
+}
+
+// --- OpenAI / open_clip names -----------------------------------------------------------------
+
+inline bool has_openai_names(const CheckpointTensors& checkpoint) { return checkpoint.contains("visual.conv1.weight"); }
+inline bool has_hf_names(const CheckpointTensors& checkpoint) {
+  return checkpoint.contains("vision_model.embeddings.patch_embedding.weight");
+}
+
+/// Shape inference as in OpenAI's build_model: heads = width / 64, QuickGELU.
+inline ModelConfig infer_openai_config(const CheckpointTensors& checkpoint, ConversionReport* report) {
+  const std::string where = checkpoint.describe();
   for (const char* required : {"visual.conv1.weight", "visual.positional_embedding", "token_embedding.weight",
                                "positional_embedding", "ln_final.weight", "text_projection", "visual.proj"})
     if (!checkpoint.contains(required))
-      throw Error(path + ": not an OpenAI/open_clip ViT state dict (no '" + std::string(required) + "')");
-
-  // Shape inference as in OpenAI's build_model.
+      throw Error(where + ": not an OpenAI/open_clip ViT state dict (no '" + std::string(required) + "')");
   ModelConfig config;
-  const TensorInfo& conv = checkpoint.info("visual.conv1.weight");
-  if (conv.shape.size() != 4) throw Error(path + ": visual.conv1.weight is not 4-D");
-  config.vision.width = static_cast<int>(conv.shape[0]);
-  config.vision.patch_size = static_cast<int>(conv.shape[3]);
-  const std::int64_t positions = checkpoint.info("visual.positional_embedding").shape.at(0);
-  const auto grid = static_cast<int>(std::lround(std::sqrt(static_cast<double>(positions - 1))));
+  if (checkpoint.shape("visual.conv1.weight").size() != 4) throw Error(where + ": visual.conv1.weight is not 4-D");
+  config.vision.width = static_cast<int>(checkpoint.dim("visual.conv1.weight", 0));
+  config.vision.patch_size = static_cast<int>(checkpoint.dim("visual.conv1.weight", 3));
+  const std::int64_t positions = checkpoint.dim("visual.positional_embedding", 0);
+  const auto grid = static_cast<int>(std::lround(std::sqrt(static_cast<double>(std::max<std::int64_t>(positions - 1, 0)))));
   config.vision.image_size = grid * config.vision.patch_size;
   config.vision.layers = checkpoint.count_blocks("visual.transformer.resblocks.");
-  config.vision.heads = options.vision_heads ? options.vision_heads : std::max(1, config.vision.width / 64);
+  config.vision.heads = std::max(1, config.vision.width / 64);
   config.vision.mlp_width = config.vision.layers > 0
-      ? static_cast<int>(checkpoint.info("visual.transformer.resblocks.0.mlp.c_fc.weight").shape.at(0))
-      : 4 * config.vision.width;
-  const TensorInfo& token_embedding = checkpoint.info("token_embedding.weight");
-  config.text.vocab_size = static_cast<int>(token_embedding.shape.at(0));
-  config.text.context_length = static_cast<int>(checkpoint.info("positional_embedding").shape.at(0));
-  config.text.width = static_cast<int>(checkpoint.info("ln_final.weight").shape.at(0));
+      ? static_cast<int>(checkpoint.dim("visual.transformer.resblocks.0.mlp.c_fc.weight", 0)) : 4 * config.vision.width;
+  config.text.vocab_size = static_cast<int>(checkpoint.dim("token_embedding.weight", 0));
+  config.text.context_length = static_cast<int>(checkpoint.dim("positional_embedding", 0));
+  config.text.width = static_cast<int>(checkpoint.dim("ln_final.weight", 0));
   config.text.layers = checkpoint.count_blocks("transformer.resblocks.");
-  config.text.heads = options.text_heads ? options.text_heads : std::max(1, config.text.width / 64);
+  config.text.heads = std::max(1, config.text.width / 64);
   config.text.mlp_width = config.text.layers > 0
-      ? static_cast<int>(checkpoint.info("transformer.resblocks.0.mlp.c_fc.weight").shape.at(0))
-      : 4 * config.text.width;
-  config.embed_dim = static_cast<int>(checkpoint.info("text_projection").shape.at(1));
-  config.activation = options.activation.value_or(Activation::QuickGELU);
-  if (options.image_mean) config.image_mean = *options.image_mean;
-  if (options.image_std) config.image_std = *options.image_std;
+      ? static_cast<int>(checkpoint.dim("transformer.resblocks.0.mlp.c_fc.weight", 0)) : 4 * config.text.width;
+  config.embed_dim = static_cast<int>(checkpoint.dim("text_projection", 1));
+  config.activation = Activation::QuickGELU;
+  note(report, "attention heads inferred as width / 64 and QuickGELU assumed, as OpenAI's build_model does "
+               "(--vision-heads, --text-heads, --act override)");
+  return config;
+}
 
-  ModelBuilder builder(config, options.dtype);
+inline void map_openai(const CheckpointTensors& checkpoint, const ModelConfig& config, ModelBuilder& builder,
+                       ConversionReport* report) {
   auto copy = [&](const std::string& from, const std::string& to) { builder.put(to, checkpoint.read(from), from); };
   auto copy_blocks = [&](const std::string& prefix, const std::string& tower, int layers) {
     for (int i = 0; i < layers; ++i) {
@@ -370,17 +329,494 @@ inline TensorWriter convert_state_dict(const std::string& path, const ConvertOpt
     copy("logit_scale", "logit_scale");
   } else {
     builder.put("logit_scale", {static_cast<float>(std::log(1 / 0.07))}, "default logit_scale");
+    note(report, "no logit_scale in the checkpoint: CLIP's initial ln(1/0.07) stored");
   }
-  return builder.finish(load_tokenizer(options.vocab_path));
+}
+
+// --- Hugging Face names -----------------------------------------------------------------------
+
+/// A CLIPModel config.json. Defaults are transformers' CLIPVisionConfig / CLIPTextConfig
+/// defaults, which published config files rely on by omitting keys.
+inline ModelConfig hf_config_from_json(const nlohmann::json& config_json, const std::string& where) {
+  if (!config_json.is_object() || !config_json.contains("vision_config") || !config_json.contains("text_config"))
+    throw Error(where + ": not a CLIPModel config (no vision_config / text_config)");
+  const nlohmann::json& vision = config_json["vision_config"];
+  const nlohmann::json& text = config_json["text_config"];
+  if (!vision.is_object() || !text.is_object()) throw Error(where + ": vision_config / text_config are not objects");
+  ModelConfig config;
+  config.vision = {json_int(vision, "image_size", 224), json_int(vision, "patch_size", 32),
+                   json_int(vision, "hidden_size", 768), json_int(vision, "num_hidden_layers", 12),
+                   json_int(vision, "num_attention_heads", 12), json_int(vision, "intermediate_size", 3072)};
+  config.text = {json_int(text, "vocab_size", 49408), json_int(text, "max_position_embeddings", 77),
+                 json_int(text, "hidden_size", 512),  json_int(text, "num_attention_heads", 8),
+                 json_int(text, "num_hidden_layers", 12), json_int(text, "intermediate_size", 2048)};
+  config.embed_dim = json_int(config_json, "projection_dim", 512);
+  try {
+    const std::string vision_act = vision.value("hidden_act", std::string("quick_gelu"));
+    const std::string text_act = text.value("hidden_act", std::string("quick_gelu"));
+    if (vision_act != text_act)
+      throw Error("towers use different activations (" + vision_act + ", " + text_act + "), unsupported");
+    config.activation = parse_activation(vision_act);
+    config.layer_norm_eps = text.value("layer_norm_eps", 1e-5);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(where + ": " + e.what());
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  return config;
+}
+
+/// An HF-named state dict without its config.json: shapes give the sizes, heads = width / 64.
+inline ModelConfig infer_hf_config(const CheckpointTensors& checkpoint, ConversionReport* report) {
+  ModelConfig config;
+  const std::string patch = "vision_model.embeddings.patch_embedding.weight";
+  config.vision.width = static_cast<int>(checkpoint.dim(patch, 0));
+  config.vision.patch_size = static_cast<int>(checkpoint.dim(patch, 3));
+  const std::int64_t positions = checkpoint.dim("vision_model.embeddings.position_embedding.weight", 0);
+  config.vision.image_size =
+      static_cast<int>(std::lround(std::sqrt(static_cast<double>(std::max<std::int64_t>(positions - 1, 0))))) * config.vision.patch_size;
+  config.vision.layers = checkpoint.count_blocks("vision_model.encoder.layers.");
+  config.vision.heads = std::max(1, config.vision.width / 64);
+  config.vision.mlp_width = config.vision.layers ? static_cast<int>(checkpoint.dim("vision_model.encoder.layers.0.mlp.fc1.weight", 0)) : 4 * config.vision.width;
+  config.text.vocab_size = static_cast<int>(checkpoint.dim("text_model.embeddings.token_embedding.weight", 0));
+  config.text.width = static_cast<int>(checkpoint.dim("text_model.embeddings.token_embedding.weight", 1));
+  config.text.context_length = static_cast<int>(checkpoint.dim("text_model.embeddings.position_embedding.weight", 0));
+  config.text.layers = checkpoint.count_blocks("text_model.encoder.layers.");
+  config.text.heads = std::max(1, config.text.width / 64);
+  config.text.mlp_width = config.text.layers ? static_cast<int>(checkpoint.dim("text_model.encoder.layers.0.mlp.fc1.weight", 0)) : 4 * config.text.width;
+  config.embed_dim = static_cast<int>(checkpoint.dim("visual_projection.weight", 0));
+  note(report, "no config.json: sizes from the tensor shapes, heads = width / 64, QuickGELU (--vision-heads, --text-heads, --act override)");
+  return config;
+}
+
+inline void map_hf(const CheckpointTensors& checkpoint, const ModelConfig& config, ModelBuilder& builder) {
+  auto copy = [&](const std::string& from, const std::string& to) { builder.put(to, checkpoint.read(from), from); };
+  auto copy_transposed = [&](const std::string& from, const std::string& to) {
+    const auto& shape = checkpoint.shape(from);
+    if (shape.size() != 2) throw Error(checkpoint.describe() + ": " + from + " is not a matrix");
+    builder.put(to, transpose(checkpoint.read(from), shape[0], shape[1]), from);
+  };
+  auto copy_blocks = [&](const std::string& hf_prefix, const std::string& tower, int layers) {
+    for (int i = 0; i < layers; ++i) {
+      const std::string hf = hf_prefix + std::to_string(i) + ".";
+      const std::string out = tower + ".blocks." + std::to_string(i) + ".";
+      for (const char* part : {"weight", "bias"}) {
+        // HF keeps q, k, v as three Linear layers; OpenAI's in_proj stacks them as rows q; k; v.
+        std::vector<float> fused;
+        for (const char* projection : {"q_proj", "k_proj", "v_proj"}) {
+          const std::vector<float> values = checkpoint.read(hf + "self_attn." + projection + "." + part);
+          fused.insert(fused.end(), values.begin(), values.end());
+        }
+        builder.put(out + "attn.qkv." + part, fused, hf + "self_attn.{q,k,v}_proj." + part);
+        copy_renamed_block_parts(copy, hf, out, part, hf_block_names);
+      }
+    }
+  };
+  copy("vision_model.embeddings.patch_embedding.weight", "vision.patch_embedding");
+  copy("vision_model.embeddings.class_embedding", "vision.class_embedding");
+  copy("vision_model.embeddings.position_embedding.weight", "vision.position_embedding");
+  // "pre_layrnorm" is the transformers spelling.
+  copy("vision_model.pre_layrnorm.weight", "vision.ln_pre.weight");
+  copy("vision_model.pre_layrnorm.bias", "vision.ln_pre.bias");
+  copy_blocks("vision_model.encoder.layers.", "vision", config.vision.layers);
+  copy("vision_model.post_layernorm.weight", "vision.ln_post.weight");
+  copy("vision_model.post_layernorm.bias", "vision.ln_post.bias");
+  copy_transposed("visual_projection.weight", "vision.proj");  // HF Linear is [out, in]
+  copy("text_model.embeddings.token_embedding.weight", "text.token_embedding");
+  copy("text_model.embeddings.position_embedding.weight", "text.position_embedding");
+  copy_blocks("text_model.encoder.layers.", "text", config.text.layers);
+  copy("text_model.final_layer_norm.weight", "text.ln_final.weight");
+  copy("text_model.final_layer_norm.bias", "text.ln_final.bias");
+  copy_transposed("text_projection.weight", "text.proj");
+  copy("logit_scale", "logit_scale");
+}
+
+/// Any checkpoint whose tensors are loaded: picks the naming, infers or takes the config, maps.
+/// `hf_config` comes from a config.json; `adjust` applies a folder's own config (open_clip).
+inline TensorWriter convert_tensors(CheckpointTensors& checkpoint, const ConvertOptions& options, ConversionReport* report,
+                                    std::optional<ModelConfig> hf_config, std::optional<Tokenizer> own_tokenizer,
+                                    const std::function<void(ModelConfig&)>& adjust = {}) {
+  return with_report(checkpoint, report, [&] {
+    const std::string where = checkpoint.describe();
+    ModelConfig config;
+    const bool openai = has_openai_names(checkpoint);
+    if (openai) {
+      if (report) report->layout = "OpenAI / open_clip names";
+      config = infer_openai_config(checkpoint, report);
+    } else if (has_hf_names(checkpoint)) {
+      if (report) report->layout = "Hugging Face CLIPModel names";
+      config = hf_config ? *hf_config : infer_hf_config(checkpoint, report);
+    } else {
+      std::string example = checkpoint.entries().empty() ? std::string("none") : checkpoint.entries().front().name;
+      if (checkpoint.contains("visual.layer1.0.conv1.weight"))
+        throw Error(where + ": a ResNet CLIP checkpoint; clip runs the ViT models only");
+      throw Error(where + ": not an OpenAI/open_clip ViT state dict nor Hugging Face CLIPModel weights (" +
+                  std::to_string(checkpoint.entries().size()) + " tensors, first '" + example +
+                  "'; expected visual.conv1.weight or vision_model.*)");
+    }
+    if (adjust) adjust(config);
+    apply_overrides(config, options);
+    ModelBuilder builder(config, options.dtype);
+    if (openai) map_openai(checkpoint, config, builder, report);
+    else map_hf(checkpoint, config, builder);
+    if (report) report->config = config;
+    return builder.finish(resolve_tokenizer(options, std::move(own_tokenizer), where, report));
+  });
+}
+
+// --- Folders ------------------------------------------------------------------------------------
+
+/// The shard files of an index.json's weight_map, each inside `root`.
+inline std::vector<std::string> shard_files(const std::filesystem::path& root, const std::filesystem::path& index) {
+  const nlohmann::json index_json = read_json_file(index.string());
+  std::set<std::string> shards;
+  try {
+    for (const auto& [name, shard] : index_json.at("weight_map").items()) shards.insert(shard.get<std::string>());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(index.string() + ": invalid weight_map: " + e.what());
+  }
+  std::vector<std::string> files;
+  for (const std::string& shard : shards) {
+    if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos || shard == "..")
+      throw Error(index.string() + ": shard name '" + shard + "' leaves the folder");
+    files.push_back((root / shard).string());
+  }
+  if (files.empty()) throw Error(index.string() + ": weight_map names no shards");
+  return files;
+}
+
+inline TensorWriter convert_hf_folder(const std::string& folder, const ConvertOptions& options, ConversionReport* report) {
+  namespace fs = std::filesystem;
+  const fs::path root(folder);
+  const std::string where = (root / "config.json").string();
+  ModelConfig config = hf_config_from_json(read_json_file(where), where);
+  const fs::path preprocessor = root / "preprocessor_config.json";
+  if (fs::exists(preprocessor)) {
+    const nlohmann::json pre = read_json_file(preprocessor.string());
+    try {
+      if (pre.contains("image_mean")) config.image_mean = pre["image_mean"].get<std::array<float, 3>>();
+      if (pre.contains("image_std")) config.image_std = pre["image_std"].get<std::array<float, 3>>();
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(preprocessor.string() + ": invalid image_mean / image_std: " + e.what());
+    }
+  }
+
+  CheckpointTensors checkpoint;
+  if (fs::exists(root / "model.safetensors")) {
+    checkpoint.add_safetensors((root / "model.safetensors").string());
+  } else if (fs::exists(root / "model.safetensors.index.json")) {
+    for (const std::string& shard : shard_files(root, root / "model.safetensors.index.json")) checkpoint.add_safetensors(shard);
+  } else if (fs::exists(root / "pytorch_model.bin")) {
+    checkpoint.add_torch((root / "pytorch_model.bin").string());
+  } else if (fs::exists(root / "pytorch_model.bin.index.json")) {
+    for (const std::string& shard : shard_files(root, root / "pytorch_model.bin.index.json")) checkpoint.add_torch(shard);
+  } else {
+    throw Error(folder + ": no model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json");
+  }
+  std::optional<Tokenizer> own;
+  if (options.vocab_path.empty()) own = Tokenizer::from_hf((root / "vocab.json").string(), (root / "merges.txt").string());
+  if (report) report->tokenizer = (root / "vocab.json").string() + " + merges.txt";
+  // HF's config is authoritative for this folder's own weights.
+  return convert_tensors(checkpoint, options, report, config, std::move(own), [&](ModelConfig& inferred) {
+    if (has_hf_names(checkpoint)) inferred = config;
+  });
+}
+
+/// open_clip's hub layout: open_clip_config.json ({"model_cfg": ..., "preprocess_cfg": ...})
+/// beside open_clip_model.safetensors or open_clip_pytorch_model.bin.
+inline TensorWriter convert_open_clip_folder(const std::string& folder, const ConvertOptions& options,
+                                             ConversionReport* report) {
+  namespace fs = std::filesystem;
+  const fs::path root(folder);
+  const std::string where = (root / "open_clip_config.json").string();
+  const nlohmann::json json = read_json_file(where);
+  CheckpointTensors checkpoint;
+  if (fs::exists(root / "open_clip_model.safetensors")) checkpoint.add_safetensors((root / "open_clip_model.safetensors").string());
+  else if (fs::exists(root / "open_clip_pytorch_model.bin")) checkpoint.add_torch((root / "open_clip_pytorch_model.bin").string());
+  else throw Error(folder + ": open_clip_config.json but no open_clip_model.safetensors or open_clip_pytorch_model.bin");
+  if (report) report->input = "open_clip folder";
+
+  auto adjust = [&](ModelConfig& config) {
+    try {
+      const nlohmann::json model = json.value("model_cfg", nlohmann::json::object());
+      const nlohmann::json vision = model.value("vision_cfg", nlohmann::json::object());
+      const nlohmann::json text = model.value("text_cfg", nlohmann::json::object());
+      for (const char* key : {"timm_model_name", "attentional_pool"})
+        if (vision.contains(key) && !vision[key].is_null() && vision[key] != false)
+          throw Error(std::string("vision_cfg.") + key + " is set: not a CLIP ViT tower clip can run");
+      if (text.contains("hf_model_name") && !text["hf_model_name"].is_null())
+        throw Error("text_cfg.hf_model_name is set: not a CLIP text tower clip can run");
+      // open_clip's defaults: head_width 64, text heads 8, nn.GELU unless quick_gelu.
+      const int head_width = vision.value("head_width", 64);
+      if (head_width <= 0 || config.vision.width % head_width != 0)
+        throw Error("vision_cfg.head_width " + std::to_string(head_width) + " does not divide the width " +
+                    std::to_string(config.vision.width));
+      config.vision.heads = config.vision.width / head_width;
+      config.text.heads = text.value("heads", 8);
+      config.activation = model.value("quick_gelu", false) ? Activation::QuickGELU : Activation::GELU;
+      if (vision.contains("image_size") && vision["image_size"].is_number_integer() &&
+          vision["image_size"].get<int>() != config.vision.image_size)
+        throw Error("vision_cfg.image_size " + vision["image_size"].dump() + " disagrees with the positional embedding (" +
+                    std::to_string(config.vision.image_size) + ")");
+      const nlohmann::json pre = json.value("preprocess_cfg", nlohmann::json::object());
+      if (pre.contains("mean")) config.image_mean = pre["mean"].get<std::array<float, 3>>();
+      if (pre.contains("std")) config.image_std = pre["std"].get<std::array<float, 3>>();
+      const std::string interpolation = pre.value("interpolation", std::string("bicubic"));
+      if (interpolation != "bicubic")
+        throw Error("preprocess_cfg.interpolation '" + interpolation + "' is not supported (clip resizes with bicubic)");
+      config.resize_mode = pre.value("resize_mode", std::string("shortest"));
+      if (config.resize_mode != "shortest" && config.resize_mode != "squash")
+        throw Error("preprocess_cfg.resize_mode '" + config.resize_mode + "' is not supported (shortest, squash)");
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(where + ": " + e.what());
+    } catch (const Error& e) {
+      throw Error(where + ": " + e.what());
+    }
+    if (report && !report->notes.empty()) report->notes.back() = "heads, activation and preprocessing from open_clip_config.json";
+  };
+  return convert_tensors(checkpoint, options, report, std::nullopt, std::nullopt, adjust);
+}
+
+// --- GGUF (clip.cpp) ------------------------------------------------------------------------------
+
+/// The vocabulary list (HF order) a CLIP merges text implies: byte symbols, the same with
+/// "</w>", one token per merge, then <|startoftext|>, <|endoftext|>.
+inline std::vector<std::string> vocabulary_tokens(const Tokenizer& tokenizer) {
+  std::vector<std::string> tokens;
+  auto utf8 = [](std::uint32_t code) {
+    std::string out;
+    if (code < 0x80) out.push_back(static_cast<char>(code));
+    else {
+      out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+    return out;
+  };
+  // bytes_to_unicode: printable latin-1 bytes map to themselves, the others to 256 + n, in order.
+  std::vector<std::string> symbols;
+  std::vector<int> rest;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    if (printable) symbols.push_back(utf8(static_cast<std::uint32_t>(b)));
+    else rest.push_back(b);
+  }
+  for (std::size_t n = 0; n < rest.size(); ++n) symbols.push_back(utf8(static_cast<std::uint32_t>(256 + n)));
+  tokens = symbols;
+  for (const std::string& symbol : symbols) tokens.push_back(symbol + "</w>");
+  const std::string& merges = tokenizer.merges_text();
+  std::size_t at = merges.find('\n');
+  const std::size_t merge_count = tokenizer.vocab_size() - 514;
+  while (at != std::string::npos && tokens.size() < 512 + merge_count) {
+    const std::size_t end = merges.find('\n', at + 1);
+    const std::string line = merges.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+    const std::size_t space = line.find(' ');
+    if (space != std::string::npos) tokens.push_back(line.substr(0, space) + line.substr(space + 1));
+    at = end;
+  }
+  tokens.push_back("<|startoftext|>");
+  tokens.push_back("<|endoftext|>");
+  return tokens;
+}
+
+inline TensorWriter convert_gguf(const std::string& path, const ConvertOptions& options, ConversionReport* report) {
+  auto gguf = std::make_shared<GgufFile>(path);
+  CheckpointTensors checkpoint;
+  checkpoint.note_kind("GGUF v" + std::to_string(gguf->version()));
+  for (const GgufTensor& tensor : gguf->tensors()) checkpoint.add(tensor.name, gguf->view(tensor), path);
+  checkpoint.keep(gguf);
+  if (report) report->layout = "clip.cpp GGUF names";
+  return with_report(checkpoint, report, [&] {
+    auto number = [&](const std::string& key) -> double {
+      const GgufValue* value = gguf->find(key);
+      if (!value || !value->is_number()) throw Error(path + ": no numeric '" + key + "' in the GGUF metadata");
+      return value->float_value;
+    };
+    auto integer = [&](const std::string& key) -> int {
+      const double value = number(key);
+      if (value < 0 || value > (1 << 24) || value != std::floor(value)) throw Error(path + ": '" + key + "' is out of range");
+      return static_cast<int>(value);
+    };
+    const GgufValue* architecture = gguf->find("general.architecture");
+    if (!architecture || architecture->text != "clip") throw Error(path + ": not a clip.cpp GGUF file (general.architecture is not 'clip')");
+    for (const char* tower : {"clip.has_text_encoder", "clip.has_vision_encoder"}) {
+      const GgufValue* has = gguf->find(tower);
+      if (has && has->type == GgufValue::Type::Bool && !has->unsigned_value)
+        throw Error(path + ": holds only one tower (" + std::string(tower) + " is false); clip needs both");
+    }
+    ModelConfig config;
+    config.vision = {integer("clip.vision.image_size"), integer("clip.vision.patch_size"),
+                     integer("clip.vision.embedding_length"), integer("clip.vision.block_count"),
+                     integer("clip.vision.attention.head_count"), integer("clip.vision.feed_forward_length")};
+    config.text.context_length = integer("clip.text.context_length");
+    config.text.width = integer("clip.text.embedding_length");
+    config.text.layers = integer("clip.text.block_count");
+    config.text.heads = integer("clip.text.attention.head_count");
+    config.text.mlp_width = integer("clip.text.feed_forward_length");
+    config.text.vocab_size = static_cast<int>(checkpoint.dim("t.token_embd.weight", 0));
+    config.embed_dim = integer("clip.vision.projection_dim");
+    config.layer_norm_eps = number("clip.text.attention.layer_norm_epsilon");
+    // GGUF stores eps as f32; 1e-5 comes back as 9.99999975e-06: restore the decimal it was.
+    config.layer_norm_eps = detail::shortest_decimal(static_cast<float>(config.layer_norm_eps));
+    const GgufValue* gelu = gguf->find("clip.use_gelu");
+    config.activation = gelu && gelu->unsigned_value ? Activation::GELU : Activation::QuickGELU;
+    for (auto [key, target] : {std::pair{"clip.vision.image_mean", &config.image_mean}, std::pair{"clip.vision.image_std", &config.image_std}}) {
+      const GgufValue* value = gguf->find(key);
+      if (!value) continue;
+      if (value->items.size() != 3) throw Error(path + ": '" + key + "' is not three numbers");
+      for (int c = 0; c < 3; ++c) (*target)[c] = static_cast<float>(value->items[c].float_value);
+    }
+    apply_overrides(config, options);
+    ModelBuilder builder(config, options.dtype);
+    auto copy = [&](const std::string& from, const std::string& to) { builder.put(to, checkpoint.read(from), from); };
+    auto copy_transposed = [&](const std::string& from, const std::string& to) {
+      const auto& shape = checkpoint.shape(from);
+      if (shape.size() != 2) throw Error(path + ": " + from + " is not a matrix");
+      builder.put(to, transpose(checkpoint.read(from), shape[0], shape[1]), from);
+    };
+    auto blocks = [&](const std::string& prefix, const std::string& tower, int layers) {
+      for (int i = 0; i < layers; ++i) {
+        const std::string in = prefix + std::to_string(i) + ".";
+        const std::string out = tower + ".blocks." + std::to_string(i) + ".";
+        for (const char* part : {"weight", "bias"}) {
+          std::vector<float> fused;
+          for (const char* projection : {"attn_q.", "attn_k.", "attn_v."}) {
+            const std::vector<float> values = checkpoint.read(in + projection + part);
+            fused.insert(fused.end(), values.begin(), values.end());
+          }
+          builder.put(out + "attn.qkv." + part, fused, in + "attn_{q,k,v}." + part);
+          // clip.cpp's names: ffn_down is the expansion (c_fc), ffn_up the projection (c_proj).
+          const std::pair<const char*, const char*> names[] = {
+              {"attn_out.", "attn.out."}, {"ln1.", "ln_1."}, {"ln2.", "ln_2."}, {"ffn_down.", "mlp.fc."}, {"ffn_up.", "mlp.proj."}};
+          for (const auto& [from, to] : names) copy(in + from + part, out + to + part);
+        }
+      }
+    };
+    copy("v.patch_embd.weight", "vision.patch_embedding");
+    copy("v.class_embd", "vision.class_embedding");
+    copy("v.position_embd.weight", "vision.position_embedding");
+    copy("v.pre_ln.weight", "vision.ln_pre.weight");
+    copy("v.pre_ln.bias", "vision.ln_pre.bias");
+    blocks("v.blk.", "vision", config.vision.layers);
+    copy("v.post_ln.weight", "vision.ln_post.weight");
+    copy("v.post_ln.bias", "vision.ln_post.bias");
+    copy_transposed("visual_projection.weight", "vision.proj");
+    copy("t.token_embd.weight", "text.token_embedding");
+    copy("t.position_embd.weight", "text.position_embedding");
+    blocks("t.blk.", "text", config.text.layers);
+    copy("t.post_ln.weight", "text.ln_final.weight");
+    copy("t.post_ln.bias", "text.ln_final.bias");
+    copy_transposed("text_projection.weight", "text.proj");
+    if (checkpoint.contains("logit_scale")) {
+      copy("logit_scale", "logit_scale");
+    } else {
+      // clip.cpp keeps no logit scale; trained CLIP models sit at the clamp, ln(100).
+      builder.put("logit_scale", {static_cast<float>(std::log(100.0))}, "default logit_scale");
+      note(report, "no logit_scale in the GGUF file: ln(100) stored (the value trained CLIP models reach)");
+    }
+    if (report) report->config = config;
+
+    // The vocabulary: clip.cpp stores the token list but no merges. CLIP models share one
+    // vocabulary; when the list is exactly CLIP's, its merges are the file's tokenizer.
+    std::optional<Tokenizer> own;
+    const GgufValue* tokens = gguf->find("tokenizer.ggml.tokens");
+    if (options.vocab_path.empty()) {
+      if (!tokens || tokens->type != GgufValue::Type::Array) throw Error(path + ": no tokenizer.ggml.tokens; pass --vocab");
+      if (!options.default_tokenizer) throw Error(path + ": GGUF files store tokens without merges; pass --vocab");
+      Tokenizer clip_vocabulary = options.default_tokenizer();
+      const std::vector<std::string> expected = vocabulary_tokens(clip_vocabulary);
+      bool same = tokens->items.size() == expected.size();
+      for (std::size_t i = 0; same && i < expected.size(); ++i) same = tokens->items[i].text == expected[i];
+      if (!same)
+        throw Error(path + ": its " + std::to_string(tokens->items.size()) +
+                    "-token vocabulary is not CLIP's; pass the matching merges with --vocab");
+      own = std::move(clip_vocabulary);
+      if (report) report->tokenizer = "tokenizer.ggml.tokens (CLIP's vocabulary; its merges built in)";
+    }
+    return builder.finish(resolve_tokenizer(options, std::move(own), path, report));
+  });
+}
+
+// --- clip model files ------------------------------------------------------------------------------
+
+/// A clip model file converted again (another dtype): config, tokenizer and tensors as they are.
+inline TensorWriter convert_model_file(const std::string& path, const ConvertOptions& options, ConversionReport* report) {
+  const ModelFile model(path);
+  CheckpointTensors checkpoint;
+  checkpoint.add_safetensors(path);
+  checkpoint.note_kind("clip model file");
+  if (report) report->layout = "clip canonical names";
+  return with_report(checkpoint, report, [&] {
+    ModelConfig config = model.config();
+    apply_overrides(config, options);
+    ModelBuilder builder(config, options.dtype);
+    for (const TensorSpec& spec : canonical_tensors(config)) builder.put(spec.name, checkpoint.read(spec.name), spec.name);
+    checkpoint.mark_used(merges_tensor_name);
+    if (report) report->config = config;
+    std::optional<Tokenizer> own = Tokenizer::from_merges(model.merges_text());
+    if (report) report->tokenizer = "the model file's own";
+    return builder.finish(resolve_tokenizer(options, std::move(own), path, report));
+  });
+}
+
+inline bool is_clip_model_file(const std::string& path) {
+  try {
+    const TensorFile file(path);
+    auto format = file.metadata().find("format");
+    return format != file.metadata().end() && format->second == model_format_name;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+inline TensorWriter convert_file(const std::string& path, const ConvertOptions& options, ConversionReport* report) {
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) throw Error(path + ": cannot open");
+  unsigned char head[16] = {};
+  stream.read(reinterpret_cast<char*>(head), sizeof head);
+  const auto got = static_cast<std::size_t>(stream.gcount());
+  stream.close();
+  if (GgufFile::looks_like_gguf(head, got)) return convert_gguf(path, options, report);
+  CheckpointTensors checkpoint;
+  if (TorchCheckpoint::looks_like_torch(head, got)) {
+    checkpoint.add_torch(path);
+  } else {
+    if (is_clip_model_file(path)) return convert_model_file(path, options, report);
+    checkpoint.add_safetensors(path);
+  }
+  return convert_tensors(checkpoint, options, report, std::nullopt, std::nullopt);
 }
 
 }  // namespace detail
 
-/// Converts a Hugging Face CLIPModel folder or an OpenAI/open_clip .safetensors state dict.
-inline TensorWriter convert_checkpoint(const std::string& source, const ConvertOptions& options = {}) {
-  if (std::filesystem::is_directory(source)) return detail::convert_hf_folder(source, options);
-  if (!std::filesystem::exists(source)) throw Error(source + ": no such file or folder");
-  return detail::convert_state_dict(source, options);
+/// Converts any supported checkpoint into a clip model file (see docs/model-format.md):
+/// a Hugging Face CLIPModel folder (safetensors or pytorch_model.bin, sharded or not), an
+/// open_clip hub folder, a state dict (.safetensors, torch.save zip or legacy, DataParallel
+/// prefixes, wrapped in "state_dict"/"model"), an OpenAI TorchScript archive, a clip.cpp GGUF
+/// file, or a clip model file (re-converted, e.g. to another dtype). `report`, when given,
+/// receives what was found and which tensors were used.
+inline TensorWriter convert_checkpoint(const std::string& source, const ConvertOptions& options = {},
+                                       ConversionReport* report = nullptr) {
+  namespace fs = std::filesystem;
+  if (report) report->source = source;
+  if (fs::is_directory(source)) {
+    if (fs::exists(fs::path(source) / "open_clip_config.json")) return detail::convert_open_clip_folder(source, options, report);
+    if (fs::exists(fs::path(source) / "config.json")) return detail::convert_hf_folder(source, options, report);
+    throw Error(source + ": a folder with neither config.json (Hugging Face) nor open_clip_config.json (open_clip)");
+  }
+  if (!fs::exists(source)) throw Error(source + ": no such file or folder");
+  return detail::convert_file(source, options, report);
+}
+
+/// What convert_checkpoint finds in `source` (tensors, layout, config, unused tensors), without
+/// writing anything; a failed conversion is reported in `error` with the tensors found so far.
+inline ConversionReport inspect_checkpoint(const std::string& source, const ConvertOptions& options = {}) {
+  ConversionReport report;
+  try {
+    convert_checkpoint(source, options, &report);
+  } catch (const Error& e) {
+    report.error = e.what();
+  }
+  return report;
 }
 
 /// Refuses an output path that would overwrite something the conversion reads: the source file,

@@ -282,8 +282,7 @@ inline std::string read_binary_file(const std::string& path) {
 }
 
 // Inflates a gzip file, refusing outputs beyond max_bytes (a corrupt or hostile file).
-inline std::string read_gzip_file(const std::string& path, std::size_t max_bytes = std::size_t{256} << 20) {
-  const std::string compressed = read_binary_file(path);
+inline std::string gunzip(std::string_view compressed, const std::string& path, std::size_t max_bytes = std::size_t{256} << 20) {
   z_stream stream{};
   if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) throw Error(path + ": zlib initialisation failed");
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
@@ -313,6 +312,10 @@ inline std::string read_gzip_file(const std::string& path, std::size_t max_bytes
   return out;
 }
 
+inline std::string read_gzip_file(const std::string& path, std::size_t max_bytes = std::size_t{256} << 20) {
+  return gunzip(read_binary_file(path), path, max_bytes);
+}
+
 }  // namespace detail
 
 /// OpenAI CLIP's tokenizer. Immutable after construction; all methods are const and safe to
@@ -327,9 +330,12 @@ class Tokenizer {
   }
 
   /// OpenAI's bpe_simple_vocab_16e6.txt.gz, with its slice merges[1:49152-256-2+1].
-  static Tokenizer from_bpe_gz(const std::string& path) {
+  static Tokenizer from_bpe_gz(const std::string& path) { return from_bpe_gz_bytes(detail::read_binary_file(path), path); }
+
+  /// The same from the gzipped bytes in memory (the copy clip-convert carries); `source` names them.
+  static Tokenizer from_bpe_gz_bytes(std::string_view compressed, const std::string& path) {
     constexpr std::size_t kOpenAiMerges = 49152 - 256 - 2;
-    Tokenizer tokenizer(detail::read_gzip_file(path), kOpenAiMerges, path);
+    Tokenizer tokenizer(detail::gunzip(compressed, path), kOpenAiMerges, path);
     if (tokenizer.merge_count_ != kOpenAiMerges)
       throw Error(path + ": has " + std::to_string(tokenizer.merge_count_) + " merges, CLIP needs " +
                   std::to_string(kOpenAiMerges));
