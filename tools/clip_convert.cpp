@@ -2,6 +2,7 @@
 // for benchmarks, and inspects model files.
 
 #include "cli.hpp"
+#include "default_vocab.hpp"
 
 #include <clip/convert/convert.hpp>
 
@@ -17,12 +18,17 @@ const char* const usage = R"(usage:
   clip-convert SRC -o OUT.safetensors [--dtype f32|f16|bf16] [--vocab FILE] [--act quick_gelu|gelu]
                [--vision-heads N] [--text-heads N] [--image-mean R,G,B] [--image-std R,G,B]
   clip-convert --random NAME -o OUT.safetensors [--vocab FILE] [--dtype ...] [--seed N]
-  clip-convert --inspect FILE
+  clip-convert --inspect SRC [--json]
 
-SRC is a Hugging Face CLIPModel folder, or an OpenAI/open_clip state dict saved as .safetensors
-(needs --vocab: bpe_simple_vocab_16e6.txt.gz, a merges text, or a vocab.json with merges.txt
-beside it). State dicts do not record attention heads: they are inferred as width / 64, as
+SRC is any of: a Hugging Face CLIPModel folder (model.safetensors or pytorch_model.bin, sharded
+or not), an open_clip hub folder (open_clip_config.json), an OpenAI/open_clip state dict
+(.safetensors, or .pt/.bin as torch.save writes it, legacy format included), OpenAI's TorchScript
+files (ViT-B-32.pt, ...), a clip.cpp GGUF file, or a clip model file (converted again, e.g. to
+--dtype f16). Checkpoints without a vocabulary use CLIP's built-in bpe_simple_vocab_16e6; --vocab
+FILE (.txt.gz, a merges text, or a vocab.json with merges.txt beside it) replaces it. State dicts
+and TorchScript files do not record attention heads: they are inferred as width / 64, as
 OpenAI's build_model does; pass --vision-heads / --text-heads for models built otherwise.
+--inspect lists what SRC holds, which tensors the model does not use, and the config it implies.
 --random NAME writes a model with random weights: ViT-B-32, ViT-B-16, ViT-L-14, ViT-L-14-336.
 )";
 
@@ -46,34 +52,43 @@ std::array<float, 3> parse_triple(const std::string& flag, const std::string& te
   return values;
 }
 
-void inspect(const std::string& path) {
-  const clip::TensorFile file(path);
-  std::optional<clip::ModelFile> model;
-  try {
-    model.emplace(path);
-  } catch (const clip::Error& e) {
-    std::cout << "not a clip model file: " << e.what() << "\n";
+void print_model_file(const std::string& path) {
+  const clip::ModelFile model(path);
+  const clip::Tokenizer tokenizer = clip::Tokenizer::from_merges(model.merges_text());
+  std::cout << "tokenizer: " << tokenizer.vocab_size() << " tokens (" << tokenizer.vocab_size() - 514
+            << " merges), sot " << tokenizer.sot_id() << ", eot " << tokenizer.eot_id() << "\n";
+}
+
+int inspect(const std::string& source, const clip::ConvertOptions& options, bool json) {
+  const clip::ConversionReport report = clip::inspect_checkpoint(source, options);
+  if (!report.error.empty()) std::cerr << "clip-convert: cannot convert: " << report.error << "\n";
+  if (json) {
+    std::cout << report.to_json().dump(2) << "\n";
+    return report.error.empty() ? 0 : 1;
   }
-  if (model) {
-    std::cout << "config: " << clip::to_json(model->config()).dump(2) << "\n";
-    const clip::Tokenizer tokenizer = clip::Tokenizer::from_merges(model->merges_text());
-    std::cout << "tokenizer: " << tokenizer.vocab_size() << " tokens (" << tokenizer.vocab_size() - 514
-              << " merges), sot " << tokenizer.sot_id() << ", eot " << tokenizer.eot_id() << "\n";
-  }
+  std::cout << "source:    " << report.source << "\n"
+            << "input:     " << report.input << "\n"
+            << "layout:    " << report.layout << "\n";
+  for (const std::string& file : report.files) std::cout << "file:      " << file << "\n";
+  if (!report.tokenizer.empty()) std::cout << "vocabulary: " << report.tokenizer << "\n";
+  for (const std::string& note : report.notes) std::cout << "note:      " << note << "\n";
+  if (report.config) std::cout << "config: " << clip::to_json(*report.config).dump(2) << "\n";
+  if (report.layout == "clip canonical names") print_model_file(source);
   std::cout << "tensors:\n";
-  std::size_t total = 0;
-  for (const clip::TensorInfo& tensor : file.tensors()) {
-    std::printf("  %-48s %-5s %-22s %12zu\n", tensor.name.c_str(), clip::dtype_name(tensor.dtype),
-                clip::shape_string(tensor.shape).c_str(), tensor.nbytes);
-    total += tensor.nbytes;
-  }
-  std::printf("%zu tensors, %zu bytes\n", file.tensors().size(), total);
+  for (const clip::ConversionReport::Tensor& tensor : report.tensors)
+    std::printf("  %-56s %-7s %-22s %s\n", tensor.name.c_str(), tensor.dtype.c_str(),
+                clip::shape_string(tensor.shape).c_str(), tensor.used ? "" : "unused");
+  const auto unused = report.unused();
+  std::printf("%zu tensors, %zu unused by the model\n", report.tensors.size(), unused.size());
+  return report.error.empty() ? 0 : 1;
 }
 
 int run(int argc, char** argv) {
   std::string source, output, random_name, inspect_path;
+  bool json = false;
   unsigned seed = 0;
   clip::ConvertOptions options;
+  options.default_tokenizer = clip_tools::default_tokenizer;
   clip::cli::Arguments args(argc, argv);
   while (args.next()) {
     const std::string arg = args.current();
@@ -92,21 +107,19 @@ int run(int argc, char** argv) {
     else if (arg == "--random") random_name = value();
     else if (arg == "--seed") seed = static_cast<unsigned>(parse_positive(arg, value()));
     else if (arg == "--inspect") inspect_path = value();
+    else if (arg == "--json") json = true;
     else if (!arg.empty() && arg[0] == '-') throw clip::Error("unknown option " + arg + "\n" + usage);
     else if (source.empty()) source = arg;
     else throw clip::Error("more than one source given: " + source + ", " + arg);
   }
-  if (!inspect_path.empty()) {
-    inspect(inspect_path);
-    return 0;
-  }
+  if (!inspect_path.empty()) return inspect(inspect_path, options, json);
   if (output.empty() || (source.empty() == random_name.empty())) {
     std::cerr << usage;
     return 2;
   }
   if (!random_name.empty()) {
-    const std::string merges = options.vocab_path.empty() ? "" : clip::detail::load_tokenizer(options.vocab_path).merges_text();
-    if (merges.empty()) std::cerr << "note: no --vocab, the random model's tokenizer has byte tokens only\n";
+    const std::string merges = options.vocab_path.empty() ? clip_tools::default_tokenizer().merges_text()
+                                                          : clip::detail::load_tokenizer(options.vocab_path).merges_text();
     clip::random_model(clip::named_config(random_name), merges, options.dtype, seed).write(output);
   } else {
     clip::check_output_path(output, source, options);
