@@ -2,6 +2,8 @@
 // CLIP's image preprocessing, pixel-exact with the reference `_transform(S)`:
 //   Resize(S, BICUBIC) on the short side -> CenterCrop(S) -> convert("RGB") -> ToTensor ->
 //   Normalize(mean, std)
+// or, for resize_mode "squash" (open_clip's image_transform, DFN models), Resize((S, S), BICUBIC)
+// of both sides with no crop, then the same conversion and normalisation.
 // The resize and crop happen in the image's own Pillow mode (see clip/image/decode.hpp), the
 // normalisation in float32 as torch does it, so the output equals the reference's tensor.
 
@@ -23,11 +25,12 @@ struct PreprocessOptions {
   int image_size = 224;
   std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
+  bool squash = false;  ///< resize both sides to image_size (open_clip's "squash"), no crop
 };
 
-/// The preprocessing a model was trained with: its input size, mean and std.
+/// The preprocessing a model was trained with: its input size, mean, std and resize mode.
 inline PreprocessOptions preprocess_options(const ModelConfig& config) {
-  return PreprocessOptions{config.vision.image_size, config.image_mean, config.image_std};
+  return PreprocessOptions{config.vision.image_size, config.image_mean, config.image_std, config.resize_mode == "squash"};
 }
 
 namespace detail {
@@ -144,9 +147,10 @@ inline void check_options(const PreprocessOptions& options) {
       throw Error("preprocess: mean/std channel " + std::to_string(c) + " must be finite with std non-zero");
 }
 
-/// Resize (short side) and center-crop in the image's own mode, then convert("RGB").
-inline Plane<std::uint8_t> resize_crop_to_rgb8(const Image& image, int size) {
-  const ResizedSize target = short_side_resize(image.width, image.height, size);
+/// Resize (short side) and center-crop in the image's own mode, then convert("RGB"); with
+/// `squash`, resize to size x size (the crop is then a no-op).
+inline Plane<std::uint8_t> resize_crop_to_rgb8(const Image& image, int size, bool squash = false) {
+  const ResizedSize target = squash ? ResizedSize{size, size} : short_side_resize(image.width, image.height, size);
   const bool resize = target.width != image.width || target.height != image.height;
   const std::size_t pixel_count = static_cast<std::size_t>(image.width) * image.height;
 
@@ -200,13 +204,13 @@ inline Plane<std::uint8_t> resize_crop_to_rgb8(const Image& image, int size) {
 
 }  // namespace detail
 
-/// The S x S RGB image the reference feeds ToTensor: resized, center-cropped, converted.
-inline Image resize_and_crop(const Image& image, int image_size) {
+/// The S x S RGB image the reference feeds ToTensor: resized, center-cropped (or squashed), converted.
+inline Image resize_and_crop(const Image& image, int image_size, bool squash = false) {
   detail::check_image(image);
   PreprocessOptions options;
   options.image_size = image_size;
   detail::check_options(options);
-  detail::Plane<std::uint8_t> rgb = detail::resize_crop_to_rgb8(image, image_size);
+  detail::Plane<std::uint8_t> rgb = detail::resize_crop_to_rgb8(image, image_size, squash);
   Image out;
   out.width = rgb.width;
   out.height = rgb.height;
@@ -224,7 +228,7 @@ void preprocess_image(const Image& image, const PreprocessOptions& options, Scal
   detail::check_image(image);
   detail::check_options(options);
   const int size = options.image_size;
-  const detail::Plane<std::uint8_t> rgb = detail::resize_crop_to_rgb8(image, size);
+  const detail::Plane<std::uint8_t> rgb = detail::resize_crop_to_rgb8(image, size, options.squash);
   const std::size_t plane_size = static_cast<std::size_t>(size) * size;
   for (int c = 0; c < 3; ++c) {
     const float mean = options.mean[c];
