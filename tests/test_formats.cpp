@@ -150,6 +150,10 @@ TEST(Pickle, BoundsNestingCyclesMemoAndTruncation) {
   // Memo: a GET of what was never PUT; a huge index is a map key, not an array size.
   EXPECT_ERROR_MENTIONS(read_pickle(std::string("\x80\x02h\x05.", 5)), "never stored");
   EXPECT_NO_THROW(read_pickle(std::string("\x80\x02Nr\xff\xff\xff\xffj\xff\xff\xff\xff" "0.", 15)));
+  // Memory is bounded by counts, not by what the file claims: 3 million DUPs of one None, and
+  // 3 million fresh values, both refused (each would otherwise cost memory per opcode byte).
+  EXPECT_ERROR_MENTIONS(read_pickle("N" + std::string(3u << 20, '2') + "."), "on the stack");
+  EXPECT_ERROR_MENTIONS(read_pickle("]" + std::string(3u << 20, 'N') + "."), "values");
   // Stack misuse and unknown opcodes.
   EXPECT_ERROR_MENTIONS(read_pickle("0."), "stack underflow");
   EXPECT_ERROR_MENTIONS(read_pickle("NN."), "2 values");
@@ -253,11 +257,13 @@ TEST(TorchCheckpoint, RefusesStoragesAndViewsThatLie) {
   EXPECT_ERROR_MENTIONS(open({{"w", "0", {4}, {}, 100}}, four), "its entry has 16 bytes");
   EXPECT_ERROR_MENTIONS(open({{"w", "0", {4}, {}, std::int64_t{1} << 62}}, four), "claims 4611686018427387904");
   // Shapes and strides beyond the storage or beyond arithmetic.
-  EXPECT_ERROR_MENTIONS(open({{"w", "0", {5}, {}, 4}}, four), "reaches element 4 of a storage of 4");
+  EXPECT_ERROR_MENTIONS(open({{"w", "0", {5}, {}, 4}}, four), "has 5 elements but its storage only 4");
   EXPECT_ERROR_MENTIONS(open({{"w", "0", {2}, {4}, 4}}, four), "reaches element 4");
   EXPECT_ERROR_MENTIONS(open({{"w", "0", {1 << 30, 1 << 30, 1 << 30}, {}, 4}}, four), "absurd shape");
   EXPECT_ERROR_MENTIONS(open({{"w", "0", {3, 3}, {INT64_MAX, INT64_MAX}, 4}}, four), "absurd stride");
   EXPECT_ERROR_MENTIONS(open({{"w", "0", {2}, {-1}, 4}}, four), "negative");
+  // Zero strides would let 2^40 elements come out of 4: refused before anything is allocated.
+  EXPECT_ERROR_MENTIONS(open({{"w", "0", {1 << 20, 1 << 20}, {0, 0}, 4}}, four), "broadcast views are not supported");
   EXPECT_ERROR_MENTIONS(open({{"w", "9", {1}, {}, 1}}, four), "no entry");
   // Not a checkpoint at all, a tar, and a pickle without the legacy magic.
   const std::string junk = "hello world";

@@ -120,10 +120,13 @@ inline bool torch_storage_dtype(const std::string& global, DType& dtype) {
   return false;
 }
 
+/// Far above what real checkpoints need (a ViT-L TorchScript data.pkl holds ~10^5 values), far
+/// below what would exhaust memory (a value takes ~200 bytes).
 struct PickleLimits {
   int max_depth = 100;                 ///< nesting of containers
-  std::size_t max_values = 1u << 24;   ///< values created in one pickle
-  std::size_t max_memo = 1u << 24;     ///< memo entries
+  std::size_t max_values = 1u << 21;   ///< values created in one pickle
+  std::size_t max_memo = 1u << 21;     ///< memo entries
+  std::size_t max_stack = 1u << 21;    ///< values on the stack at once
 };
 
 /// Reads one pickle from `data` (up to its STOP). `persistent_load` turns a persistent id (a
@@ -177,7 +180,10 @@ class PickleReader {
     return value;
   }
 
-  void push(PickleRef value) { stack_.push_back(std::move(value)); }
+  void push(PickleRef value) {
+    if (stack_.size() >= limits_.max_stack) fail("more than " + std::to_string(limits_.max_stack) + " values on the stack");
+    stack_.push_back(std::move(value));
+  }
   PickleRef pop() {
     if (stack_.size() <= (marks_.empty() ? 0 : marks_.back())) fail("stack underflow");
     PickleRef value = std::move(stack_.back());

@@ -75,6 +75,11 @@ inline void check_tensor_view(const TensorView& view, const std::string& where) 
     last += reach;
   }
   if (view.decode) return;  // the decoder's own reader checked its bytes
+  // More elements than the storage holds takes zero strides (a broadcast view): never in saved
+  // weights, and refused so that reading a tensor never allocates more than the file holds.
+  if (count > view.storage_numel)
+    throw Error(where + ": has " + std::to_string(count) + " elements but its storage only " +
+                std::to_string(view.storage_numel) + " (broadcast views are not supported)");
   if (last >= view.storage_numel)
     throw Error(where + ": reaches element " + std::to_string(last) + " of a storage of " +
                 std::to_string(view.storage_numel) + " elements");
