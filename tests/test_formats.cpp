@@ -227,10 +227,10 @@ TEST(TorchCheckpoint, ReadsZipStateDictsWithStridesAndStorageTypes) {
   EXPECT_EQ(checkpoint.kind(), clip::TorchCheckpoint::Kind::Zip);
   EXPECT_EQ(checkpoint.version(), 3);
   const PickleValue& root = checkpoint.root();
-  const clip::TensorView m = checkpoint.view(*root.get("m")->tensor, "m");
+  const clip::StoredTensor m = checkpoint.view(*root.get("m")->tensor, "m");
   EXPECT_FALSE(m.contiguous());
   std::vector<float> values(6);
-  clip::read_tensor_view(m, values.data(), "m");
+  clip::read_stored_tensor(m, values.data(), "m");
   EXPECT_EQ(values, (std::vector<float>{0, 1, 2, 3, 4, 5}));
 
   // F16 and BF16 storages widen exactly.
@@ -240,7 +240,7 @@ TEST(TorchCheckpoint, ReadsZipStateDictsWithStridesAndStorageTypes) {
     const std::string file = clip_test::make_torch_zip(clip_test::state_dict_pickle({{"h", "0", {2}, {}, 2}}, type), {{"0", raw}});
     const clip::TorchCheckpoint typed(bytes_of(file), file.size(), type);
     std::vector<float> out(2);
-    clip::read_tensor_view(typed.view(*typed.root().get("h")->tensor, "h"), out.data(), "h");
+    clip::read_stored_tensor(typed.view(*typed.root().get("h")->tensor, "h"), out.data(), "h");
     EXPECT_EQ(out, (std::vector<float>{1, -2})) << type;
   }
 }
@@ -282,7 +282,7 @@ TEST(TorchCheckpoint, ReadsTheLegacyFormat) {
   const clip::TorchCheckpoint checkpoint(bytes_of(bytes), bytes.size(), "legacy.pt");
   EXPECT_EQ(checkpoint.kind(), clip::TorchCheckpoint::Kind::Legacy);
   std::vector<float> b(3);
-  clip::read_tensor_view(checkpoint.view(*checkpoint.root().get("b")->tensor, "b"), b.data(), "b");
+  clip::read_stored_tensor(checkpoint.view(*checkpoint.root().get("b")->tensor, "b"), b.data(), "b");
   EXPECT_EQ(b, (std::vector<float>{5, 6, 7}));
   for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
     try {
@@ -378,7 +378,7 @@ TEST(Gguf, DequantizesEachBlockType) {
   const clip::GgufFile gguf(bytes_of(file), file.size(), "quantized.gguf");
   auto values = [&](std::size_t i) {
     std::vector<float> out(32);
-    clip::read_tensor_view(gguf.view(gguf.tensors()[i]), out.data(), "t");
+    clip::read_stored_tensor(gguf.view(gguf.tensors()[i]), out.data(), "t");
     return out;
   };
   const auto v8 = values(0), v40 = values(1), v41 = values(2), v50 = values(3), v51 = values(4);
@@ -402,7 +402,7 @@ TEST(Gguf, ReadsMetadataAndRefusesLies) {
   const clip::GgufFile gguf(bytes_of(file), file.size(), "ok.gguf");
   EXPECT_EQ(gguf.find("clip.vision.block_count")->unsigned_value, 12u);
   EXPECT_EQ(gguf.find("tokenizer.ggml.tokens")->items.at(1).text, "b</w>");
-  const clip::TensorView w = gguf.view(gguf.tensors()[0]);
+  const clip::StoredTensor w = gguf.view(gguf.tensors()[0]);
   EXPECT_EQ(w.shape, (std::vector<std::int64_t>{3, 2}));  // ne reversed into torch's order
 
   for (std::size_t cut = 0; cut < file.size() - 8; ++cut) {  // the last 8 bytes are padding

@@ -11,9 +11,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const clip::GgufFile gguf(data, size, "fuzz.gguf");
     for (const clip::GgufTensor& tensor : gguf.tensors()) {
-      const clip::TensorView view = gguf.view(tensor);
+      const clip::StoredTensor view = gguf.view(tensor);
       std::vector<float> values(static_cast<std::size_t>(view.numel()));
-      clip::read_tensor_view(view, values.data(), tensor.name);
+      clip::read_stored_tensor(view, values.data(), tensor.name);
     }
   } catch (const clip::Error&) {
   }

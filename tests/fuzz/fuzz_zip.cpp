@@ -13,10 +13,10 @@ void read_tensors(const clip::TorchCheckpoint& checkpoint, const clip::PickleVal
   if (depth > 64) return;
   for (const auto& [key, item] : value.entries) {
     if (item->is(clip::PickleValue::Kind::Tensor)) {
-      const clip::TensorView view = checkpoint.view(*item->tensor, "t");
+      const clip::StoredTensor view = checkpoint.view(*item->tensor, "t");
       if (!clip::is_float_dtype(view.dtype)) continue;
       std::vector<float> values(static_cast<std::size_t>(view.numel()));
-      clip::read_tensor_view(view, values.data(), "t");
+      clip::read_stored_tensor(view, values.data(), "t");
     } else if (item->is(clip::PickleValue::Kind::Dict) || item->is(clip::PickleValue::Kind::Object)) {
       read_tensors(checkpoint, *item, depth + 1);
     }

@@ -1,6 +1,6 @@
 #pragma once
 // CheckpointTensors: the named tensors of a checkpoint, whatever files and containers hold them
-// (safetensors, PyTorch zip / legacy / TorchScript, GGUF, several shards), as TensorViews into
+// (safetensors, PyTorch zip / legacy / TorchScript, GGUF, several shards), as StoredTensors into
 // the mapped files. It keeps every file open and mapped while the conversion reads, so memory
 // holds only what is being converted, and remembers which tensors were read so the converter
 // can list the ones the model does not use (position_ids buffers, optimizer state, ...).
@@ -8,7 +8,7 @@
 #include <clip/error.hpp>
 #include <clip/formats/gguf.hpp>
 #include <clip/formats/tensor_file.hpp>
-#include <clip/formats/tensor_view.hpp>
+#include <clip/formats/stored_tensor.hpp>
 #include <clip/formats/torch_checkpoint.hpp>
 
 #include <map>
@@ -24,7 +24,7 @@ class CheckpointTensors {
   struct Entry {
     std::string name;    ///< after prefix stripping
     std::string source;  ///< the file it came from
-    TensorView view;
+    StoredTensor view;
     mutable bool used = false;
   };
 
@@ -33,7 +33,7 @@ class CheckpointTensors {
     auto file = std::make_shared<TensorFile>(path);
     kinds_.insert("safetensors");
     for (const TensorInfo& tensor : file->tensors()) {
-      TensorView view;
+      StoredTensor view;
       view.dtype = tensor.dtype;
       view.shape = tensor.shape;
       view.stride = contiguous_strides(tensor.shape);
@@ -67,7 +67,7 @@ class CheckpointTensors {
   void keep(std::shared_ptr<void> owner) { keep_.push_back(std::move(owner)); }
   void note_kind(const std::string& kind) { kinds_.insert(kind); }
 
-  void add(std::string name, TensorView view, const std::string& source) {
+  void add(std::string name, StoredTensor view, const std::string& source) {
     // Prefixes of training wrappers: DataParallel ("module."), torch.compile ("_orig_mod.").
     for (bool stripped = true; stripped;) {
       stripped = false;
@@ -86,7 +86,7 @@ class CheckpointTensors {
 
   bool contains(const std::string& name) const { return index_.count(name) != 0; }
 
-  const TensorView& view(const std::string& name) const { return locate(name).view; }
+  const StoredTensor& view(const std::string& name) const { return locate(name).view; }
   const std::vector<std::int64_t>& shape(const std::string& name) const { return locate(name).view.shape; }
 
   /// Dimension `d` of a tensor's shape, with a clear error when the tensor has fewer.
@@ -102,7 +102,7 @@ class CheckpointTensors {
   std::vector<float> read(const std::string& name) const {
     const Entry& entry = locate(name);
     std::vector<float> values(static_cast<std::size_t>(entry.view.numel()));
-    read_tensor_view(entry.view, values.data(), entry.source + ": tensor '" + name + "'");
+    read_stored_tensor(entry.view, values.data(), entry.source + ": tensor '" + name + "'");
     entry.used = true;
     return values;
   }

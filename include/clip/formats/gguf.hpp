@@ -1,7 +1,7 @@
 #pragma once
 // GgufFile: a GGUF file (versions 2 and 3, as llama.cpp's gguf library and clip.cpp's converter
 // write them), read as data: the key/value metadata and the tensor table, every count, length
-// and offset checked against the file. Tensors are TensorViews into the mapped file; the
+// and offset checked against the file. Tensors are StoredTensors into the mapped file; the
 // quantized block types q8_0, q4_0, q4_1, q5_0 and q5_1 are dequantized to float on reading
 // (ggml's dequantize_row_* arithmetic).
 //
@@ -14,7 +14,7 @@
 #include <clip/error.hpp>
 #include <clip/formats/detail/bytes.hpp>
 #include <clip/formats/detail/half.hpp>
-#include <clip/formats/tensor_view.hpp>
+#include <clip/formats/stored_tensor.hpp>
 
 #include <map>
 #include <memory>
@@ -162,8 +162,8 @@ class GgufFile {
 
   /// The tensor with torch's dimension order (ne reversed), F32/F16 in place, quantized types
   /// through a dequantizing decoder.
-  TensorView view(const GgufTensor& tensor) const {
-    TensorView view;
+  StoredTensor view(const GgufTensor& tensor) const {
+    StoredTensor view;
     for (std::size_t d = tensor.ne.size(); d-- > 0;) view.shape.push_back(static_cast<std::int64_t>(tensor.ne[d]));
     view.stride = contiguous_strides(view.shape);
     const std::uint8_t* bytes = data_ + tensor.offset;
@@ -178,7 +178,7 @@ class GgufFile {
       const std::uint64_t blocks = tensor.nbytes / (type == 8 ? 34 : type == 2 ? 18 : type == 3 ? 20 : type == 6 ? 22 : 24);
       view.decode = [type, bytes, blocks](float* out) { detail::dequantize_blocks(type, bytes, blocks, out); };
     }
-    check_tensor_view(view, source_ + ": tensor '" + tensor.name + "'");
+    check_stored_tensor(view, source_ + ": tensor '" + tensor.name + "'");
     return view;
   }
 

@@ -7,13 +7,13 @@
 //  - the legacy format (torch.save(..., _use_new_zipfile_serialization=False), PyTorch < 1.6):
 //    five pickles in a row (magic number, protocol version, system info, the object, the list of
 //    storage keys), then each storage as an 8-byte element count and its bytes.
-// The pickles go through PickleReader (allow-listed globals only); tensors become TensorViews
+// The pickles go through PickleReader (allow-listed globals only); tensors become StoredTensors
 // into the mapped file, checked against their storage. Nothing is copied or executed.
 
 #include <clip/detail/mapped_file.hpp>
 #include <clip/error.hpp>
 #include <clip/formats/pickle.hpp>
-#include <clip/formats/tensor_view.hpp>
+#include <clip/formats/stored_tensor.hpp>
 #include <clip/formats/zip.hpp>
 
 #include <map>
@@ -51,18 +51,18 @@ class TorchCheckpoint {
   int version() const { return version_; }
 
   /// The checked view of a tensor record found in root(); `name` is for errors.
-  TensorView view(const PickleTensor& tensor, const std::string& name) const {
+  StoredTensor view(const PickleTensor& tensor, const std::string& name) const {
     const PickleStorage& storage = *tensor.storage->storage;
     auto found = storages_.find(storage.key);
     if (found == storages_.end()) throw Error(source_ + ": tensor '" + name + "' names storage '" + storage.key + "', which has no data");
-    TensorView view;
+    StoredTensor view;
     view.dtype = storage.dtype;
     view.shape = tensor.shape;
     view.stride = tensor.stride;
     view.offset = tensor.offset + static_cast<std::int64_t>(found->second.element_offset);
     view.storage = found->second.data;
     view.storage_numel = found->second.numel;
-    check_tensor_view(view, source_ + ": tensor '" + name + "'");
+    check_stored_tensor(view, source_ + ": tensor '" + name + "'");
     return view;
   }
 

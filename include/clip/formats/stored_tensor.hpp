@@ -1,8 +1,8 @@
 #pragma once
-// TensorView: one tensor of a checkpoint as its reader found it, whatever the container: an
+// StoredTensor: one tensor of a checkpoint as its reader found it, whatever the container: an
 // element type, a shape, strides (in elements) into a storage, and the storage's bytes (a view
 // into a mapped file, never a copy). Quantized GGUF tensors carry a decoder instead.
-// check_tensor_view() proves every element lies inside the storage before anything is read, so
+// check_stored_tensor() proves every element lies inside the storage before anything is read, so
 // absurd shapes, strides or offsets from a hostile file are errors, not wild reads.
 
 #include <clip/error.hpp>
@@ -16,7 +16,7 @@
 
 namespace clip {
 
-struct TensorView {
+struct StoredTensor {
   DType dtype = DType::F32;
   std::vector<std::int64_t> shape;
   std::vector<std::int64_t> stride;     ///< in elements; C order when contiguous
@@ -56,7 +56,7 @@ inline std::vector<std::int64_t> contiguous_strides(const std::vector<std::int64
 
 /// Throws clip::Error (naming `where`) unless every element of the view lies in its storage and
 /// the element count fits comfortably in memory arithmetic.
-inline void check_tensor_view(const TensorView& view, const std::string& where) {
+inline void check_stored_tensor(const StoredTensor& view, const std::string& where) {
   if (view.shape.size() != view.stride.size())
     throw Error(where + ": shape and stride have different ranks");
   if (view.offset < 0) throw Error(where + ": negative storage offset");
@@ -86,7 +86,7 @@ inline void check_tensor_view(const TensorView& view, const std::string& where) 
 }
 
 /// The view's elements in C order as floats (a floating-point dtype, checked view).
-inline void read_tensor_view(const TensorView& view, float* out, const std::string& where) {
+inline void read_stored_tensor(const StoredTensor& view, float* out, const std::string& where) {
   if (view.decode) {
     view.decode(out);
     return;
