@@ -21,6 +21,8 @@
 #include <fstream>
 #include <map>
 
+#include <sys/wait.h>
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -397,6 +399,37 @@ TEST(ConvertFormats, HostileCheckpointsFailClearlyAndRunNothing) {
     }
   }
 }
+
+#ifdef CLIP_CONVERT_EXE
+/// Runs a command, returning its exit status and standard output.
+std::pair<int, std::string> run(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen((command + " 2>/dev/null").c_str(), "r");
+  if (!pipe) return {-1, out};
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(ConvertFormats, ToolConvertsWithItsBuiltInVocabularyAndInspectsAsJson) {
+  REFERENCE_OR_SKIP(source, "tiny-a/formats/openai-state-dict.pt");
+  const fs::path dir = clip_test::scratch_dir("tool-formats");
+  const std::string out = (dir / "tiny.safetensors").string();
+  // No --vocab: the BPE vocabulary built into the binary is used.
+  const auto converted = run(std::string(CLIP_CONVERT_EXE) + " '" + source + "' --text-heads 2 -o '" + out + "'");
+  ASSERT_EQ(converted.first, 0);
+  expect_same_model(out);
+  const auto inspected = run(std::string(CLIP_CONVERT_EXE) + " --inspect '" + clip_test::reference_dir() +
+                             "/tiny-a/formats/openai-jit.pt' --json");
+  ASSERT_EQ(inspected.first, 0);
+  const nlohmann::json json = nlohmann::json::parse(inspected.second);
+  EXPECT_EQ(json["input"], "TorchScript archive");
+  EXPECT_EQ(json["config"]["text"]["heads"], 1);  // width / 64, as build_model infers it
+  EXPECT_GT(json["tensors"].size(), 60u);
+  EXPECT_TRUE(json["unused"].empty());
+}
+#endif
 
 /// The pattern tests/data/squash/make_fixtures.py draws.
 clip::Image pattern(int width, int height, bool rgb) {
