@@ -8,6 +8,7 @@
 
 #include <clip/config.hpp>
 #include <clip/convert/checkpoint_tensors.hpp>
+#include <clip/detail/read_file.hpp>
 #include <clip/formats/model_file.hpp>
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
@@ -87,11 +88,8 @@ struct ConversionReport {
 
 namespace detail {
 
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw Error(path + ": cannot open");
-  return std::string(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
-}
+// Config and vocabulary texts of a checkpoint: megabytes at most.
+inline std::string read_text_file(const std::string& path) { return read_file(path, std::size_t{256} << 20, "text file"); }
 
 inline nlohmann::json read_json_file(const std::string& path) {
   try {
