@@ -287,6 +287,25 @@ TEST(ConvertFormats, TrainingCheckpointsLegacyFilesAndViewsConvertBitIdentically
   }
 }
 
+TEST(ConvertFormats, RefusesTowerWeightsItWouldDrop) {
+  // An open_clip variant with LayerScale: converting without its gammas would give wrong
+  // features silently, so the extra tower tensor is an error naming it.
+  REFERENCE_OR_SKIP(source, "tiny-a/openai.safetensors");
+  auto tensors = reference_tensors(source);
+  tensors["visual.transformer.resblocks.0.ls_1.gamma"] = {{128}, std::vector<float>(128, 1.0f)};
+  const fs::path dir = clip_test::scratch_dir("layer-scale");
+  clip_test::write_bytes(dir / "ls.pt", torch_file(tensors, "", false, false));
+  try {
+    clip::convert_checkpoint((dir / "ls.pt").string(), options_with_vocabulary());
+    FAIL() << "converted a checkpoint with an unused tower weight";
+  } catch (const clip::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ls_1.gamma"), std::string::npos) << e.what();
+  }
+  const clip::ConversionReport report = clip::inspect_checkpoint((dir / "ls.pt").string(), options_with_vocabulary());
+  EXPECT_NE(report.error.find("ls_1.gamma"), std::string::npos);
+  EXPECT_EQ(report.tensors.size(), tensors.size());
+}
+
 /// A copy of the reference HF folder's text files, with the weights given.
 fs::path hf_folder(const std::string& name) {
   const fs::path dir = clip_test::scratch_dir(name);

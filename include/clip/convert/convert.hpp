@@ -429,6 +429,25 @@ inline void map_hf(const CheckpointTensors& checkpoint, const ModelConfig& confi
   copy("logit_scale", "logit_scale");
 }
 
+/// A tensor inside a tower that the mapping did not read is a part clip does not run (LayerScale
+/// gammas, attention pooling, extra norms of other open_clip variants): converting without it
+/// would give wrong features silently, so it is an error. Buffers that are not weights
+/// (position_ids, attn_mask) and tensors outside the towers (optimizer state) are only listed.
+inline void refuse_unused_tower_weights(const CheckpointTensors& checkpoint) {
+  for (const CheckpointTensors::Entry& entry : checkpoint.entries()) {
+    if (entry.used) continue;
+    const std::string& name = entry.name;
+    const std::size_t dot = name.rfind('.');
+    const std::string last = dot == std::string::npos ? name : name.substr(dot + 1);
+    if (last == "position_ids" || last == "attn_mask") continue;
+    for (const char* tower : {"visual.", "transformer.", "vision_model.", "text_model."}) {
+      if (name.rfind(tower, 0) == 0)
+        throw Error(entry.source + ": tensor '" + name + "' belongs to a tower but has no place in the CLIP ViT "
+                    "architecture clip runs (a model variant with extra parts?); refusing to drop it silently");
+    }
+  }
+}
+
 /// Any checkpoint whose tensors are loaded: picks the naming, infers or takes the config, maps.
 /// `hf_config` comes from a config.json; `adjust` applies a folder's own config (open_clip).
 inline TensorWriter convert_tensors(CheckpointTensors& checkpoint, const ConvertOptions& options, ConversionReport* report,
@@ -457,6 +476,7 @@ inline TensorWriter convert_tensors(CheckpointTensors& checkpoint, const Convert
     ModelBuilder builder(config, options.dtype);
     if (openai) map_openai(checkpoint, config, builder, report);
     else map_hf(checkpoint, config, builder);
+    refuse_unused_tower_weights(checkpoint);
     if (report) report->config = config;
     return builder.finish(resolve_tokenizer(options, std::move(own_tokenizer), where, report));
   });
