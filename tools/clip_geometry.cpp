@@ -61,7 +61,7 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--unpaired", options.unpaired, "skip the paired terms (counts may differ)");
   app.add_flag("--json", options.json, "print all statistics as one JSON object");
-  app.add_option("--report", options.report_dir, "write an HTML report with plots to DIR/index.html");
+  app.add_option("--report", options.report_dir, "write an HTML report with plots to DIR/index.html (and each plot as DIR/*.svg)");
   app.add_option("--threads", options.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
@@ -248,15 +248,17 @@ int analyze_and_write(const Options& options, const geometry::Features<Scalar>& 
   const geometry::GeometryReport report = geometry::analyze(images, texts, settings);
   const auto top_k = static_cast<std::size_t>(options.top_k);
   // Everything is computed before anything is written: a failure leaves no partial output.
-  std::string page;
-  if (!options.report_dir.empty()) page = render_report(report, images, texts, scale, source);
+  RenderedReport rendered;
+  if (!options.report_dir.empty()) rendered = render_report(report, images, texts, scale, source);
   if (options.json)
     std::cout << report_json(report, scale, top_k).dump() << "\n";
   else
     print_summary(report, scale, top_k);
   if (!options.report_dir.empty()) {
     fs::create_directories(options.report_dir);
-    clip::detail::write_file_atomically((fs::path(options.report_dir) / "index.html").string(), page);
+    for (const auto& [file, svg] : rendered.svgs)
+      clip::detail::write_file_atomically((fs::path(options.report_dir) / file).string(), svg);
+    clip::detail::write_file_atomically((fs::path(options.report_dir) / "index.html").string(), rendered.page);
     std::cerr << "clip-geometry: wrote " << (fs::path(options.report_dir) / "index.html").string() << "\n";
   }
   return 0;

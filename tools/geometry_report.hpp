@@ -48,7 +48,7 @@ constexpr const char* kTextColour = "#2b7bd9";   // texts: blue
 constexpr const char* kThirdColour = "#3a9a4a";
 
 /// "Nice" tick positions covering [low, high].
-inline std::vector<double> ticks(double low, double high, int wanted = 5) {
+inline std::vector<double> ticks(double low, double high, int wanted = 6) {
   if (!(high > low)) return {low};
   const double raw = (high - low) / wanted;
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
@@ -77,6 +77,7 @@ class Chart {
   double py(double y) const { return kTop + (1 - (y - y0_) / (y1_ - y0_)) * kPlotHeight; }
 
   void line(const std::vector<std::pair<double, double>>& points, const char* colour, bool dashed = false, bool markers = false) {
+    remember(points);
     std::string path;
     for (const auto& [x, y] : points) path += (path.empty() ? "M" : " L") + number(px(x), 5) + "," + number(py(y), 5);
     body_ += "<path d=\"" + path + "\" fill=\"none\" stroke=\"" + colour + "\" stroke-width=\"2\"" +
@@ -87,6 +88,7 @@ class Chart {
   }
 
   void points(const std::vector<std::pair<double, double>>& points, const char* colour, double radius = 2.2) {
+    remember(points);
     for (const auto& [x, y] : points)
       body_ += "<circle cx=\"" + number(px(x), 5) + "\" cy=\"" + number(py(y), 5) + "\" r=\"" + number(radius) + "\" fill=\"" + colour +
                "\" fill-opacity=\"0.55\"/>\n";
@@ -94,6 +96,8 @@ class Chart {
 
   /// A histogram drawn as a step outline with a light fill.
   void histogram(const std::vector<double>& edges, const std::vector<double>& heights, const char* colour) {
+    for (std::size_t b = 0; b < heights.size(); ++b)
+      for (double y = y0_; y <= heights[b]; y += (y1_ - y0_) / 40) drawn_.emplace_back(px((edges[b] + edges[b + 1]) / 2), py(y));
     std::string path = "M" + number(px(edges.front()), 5) + "," + number(py(y0_), 5);
     for (std::size_t b = 0; b < heights.size(); ++b)
       path += " L" + number(px(edges[b]), 5) + "," + number(py(heights[b]), 5) + " L" + number(px(edges[b + 1]), 5) + "," +
@@ -150,12 +154,25 @@ class Chart {
            "\" font-size=\"12\" text-anchor=\"middle\">" + escape(x_label_) + "</text>\n";
     out += "<text transform=\"translate(16," + number(kTop + kPlotHeight / 2, 5) + ") rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">" +
            escape(y_label_) + "</text>\n";
-    double y = kTop + 14;
+    // The legend goes in the corner of the plot that covers the fewest drawn points.
+    const double box_width = 90, box_height = 15.0 * static_cast<double>(legend_.size()) + 5;
+    double best_x = kLeft + kPlotWidth - box_width - 6, best_y = kTop + 3;
+    std::size_t best_count = static_cast<std::size_t>(-1);
+    for (const auto& [bx, by] : {std::pair{kLeft + kPlotWidth - box_width - 6, kTop + 3.0}, std::pair{kLeft + 6.0, kTop + 3.0},
+                                 std::pair{kLeft + kPlotWidth - box_width - 6, kTop + kPlotHeight - box_height - 3},
+                                 std::pair{kLeft + 6.0, kTop + kPlotHeight - box_height - 3}}) {
+      std::size_t count = 0;
+      for (const auto& [x, y] : drawn_) count += x >= bx - 4 && x <= bx + box_width + 4 && y >= by - 4 && y <= by + box_height + 4;
+      if (count < best_count) best_count = count, best_x = bx, best_y = by;
+    }
+    if (!legend_.empty())
+      out += "<rect x=\"" + number(best_x, 5) + "\" y=\"" + number(best_y, 5) + "\" width=\"" + number(box_width, 5) + "\" height=\"" +
+             number(box_height, 5) + "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n";
+    double y = best_y + 11;
     for (const auto& [label, colour] : legend_) {
-      out += "<rect x=\"" + number(kLeft + kPlotWidth - 150, 5) + "\" y=\"" + number(y - 9, 5) + "\" width=\"12\" height=\"10\" fill=\"" +
-             colour + "\"/>\n";
-      out += "<text x=\"" + number(kLeft + kPlotWidth - 133, 5) + "\" y=\"" + number(y, 5) + "\" font-size=\"11\">" + escape(label) +
-             "</text>\n";
+      out += "<rect x=\"" + number(best_x + 6, 5) + "\" y=\"" + number(y - 9, 5) + "\" width=\"12\" height=\"10\" fill=\"" + colour +
+             "\"/>\n";
+      out += "<text x=\"" + number(best_x + 23, 5) + "\" y=\"" + number(y, 5) + "\" font-size=\"11\">" + escape(label) + "</text>\n";
       y += 15;
     }
     return out + "</svg>\n";
@@ -169,6 +186,19 @@ class Chart {
   std::string body_;
   std::vector<std::pair<std::string, const char*>> legend_;
   bool integer_x_ = false;
+  std::vector<std::pair<double, double>> drawn_;  // pixel positions of data, for the legend
+
+  /// Points of a series (and of the segments between them) in pixels.
+  void remember(const std::vector<std::pair<double, double>>& points) {
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      drawn_.emplace_back(px(points[i].first), py(points[i].second));
+      if (i + 1 < points.size())
+        for (int step = 1; step < 20; ++step) {
+          const double t = step / 20.0;
+          drawn_.emplace_back(px(points[i].first * (1 - t) + points[i + 1].first * t), py(points[i].second * (1 - t) + points[i + 1].second * t));
+        }
+    }
+  }
 };
 
 /// Histogram of values over [low, high] in `bins` bins, as densities (area 1).
@@ -217,16 +247,24 @@ inline std::vector<double> sorted_descending(const Eigen::VectorXd& v) {
 
 }  // namespace report_detail
 
+struct RenderedReport {
+  std::string page;                                      // index.html, every figure inline
+  std::vector<std::pair<std::string, std::string>> svgs;  // (file name, SVG) of each figure
+};
+
 /// The whole report page.
 template <typename Scalar>
-std::string render_report(const clip::geometry::GeometryReport& r, const clip::geometry::Features<Scalar>& images,
+RenderedReport render_report(const clip::geometry::GeometryReport& r, const clip::geometry::Features<Scalar>& images,
                           const clip::geometry::Features<Scalar>& texts, double scale, const std::string& source) {
   using namespace report_detail;
   std::vector<std::pair<std::string, std::string>> figures;  // (svg, caption)
+  std::vector<std::string> names;  // file name of each figure
+  const auto name = [&](const char* file) { names.push_back(file); };
   const auto& I = r.images;
   const auto& T = r.texts;
 
   // 1. The two shells: row norms.
+  name("norms.svg");
   figures.emplace_back(two_histograms("Norms: two thin shells", "|x|", I.norms, T.norms),
                        "Row norms. Images: " + number(I.mean_norm, 4) + " ± " + number(I.norm_std, 3) + ", texts: " +
                            number(T.mean_norm, 4) + " ± " + number(T.norm_std, 3) +
@@ -244,7 +282,8 @@ std::string render_report(const clip::geometry::GeometryReport& r, const clip::g
     chart.line(a, kImageColour);
     chart.line(b, kTextColour);
     chart.legend({{"images", kImageColour}, {"texts", kTextColour}});
-    figures.emplace_back(chart.svg(), "Variance of each feature, largest first: an ellipsoid, not a sphere, when the curve falls. "
+    name("variance.svg");
+  figures.emplace_back(chart.svg(), "Variance of each feature, largest first: an ellipsoid, not a sphere, when the curve falls. "
                                       "Largest/smallest: images " + number(vi.front() / vi.back(), 3) + "×, texts " +
                                           number(vt.front() / vt.back(), 3) + "×.");
   }
@@ -260,7 +299,8 @@ std::string render_report(const clip::geometry::GeometryReport& r, const clip::g
       chart.bar(static_cast<double>(i), 0.7, std::max(0.5, sep[i].accuracy), i < 2 ? kThirdColour : "#8a8a8a");
       chart.text(static_cast<double>(i), std::max(0.5, sep[i].accuracy) + 0.01, std::to_string(sep[i].feature), "middle", 9);
     }
-    figures.emplace_back(chart.svg(), "The " + std::to_string(shown) +
+    name("separating-features.svg");
+  figures.emplace_back(chart.svg(), "The " + std::to_string(shown) +
                                           " features whose one threshold best tells images from texts (of all thresholds between "
                                           "distinct values, both directions). Best: feature " +
                                           std::to_string(sep[0].feature) + " at " + number(sep[0].accuracy * 100, 4) + "%.");
@@ -278,7 +318,8 @@ std::string render_report(const clip::geometry::GeometryReport& r, const clip::g
       scatter.points(a, kImageColour);
       scatter.points(b, kTextColour);
       scatter.legend({{"images", kImageColour}, {"texts", kTextColour}});
-      figures.emplace_back(scatter.svg(), "Each item at its values of the two best features (as the paper's figure of features 93 "
+      name("best-two-features.svg");
+  figures.emplace_back(scatter.svg(), "Each item at its values of the two best features (as the paper's figure of features 93 "
                                           "and 134 of ViT-B/32): the shells lie apart along them.");
     }
   }
@@ -300,11 +341,13 @@ std::string render_report(const clip::geometry::GeometryReport& r, const clip::g
     chart.line({{x0, I.conformity_fit.a * x0 + I.conformity_fit.b}, {x1, I.conformity_fit.a * x1 + I.conformity_fit.b}}, kImageColour, true);
     chart.line({{x0, T.conformity_fit.a * x0 + T.conformity_fit.b}, {x1, T.conformity_fit.a * x1 + T.conformity_fit.b}}, kTextColour, true);
     chart.legend({{"images", kImageColour}, {"texts", kTextColour}});
-    figures.emplace_back(chart.svg(), "Exact conformity against its estimate, with the least-squares lines. Pearson r: images " +
+    name("conformity-vs-estimate.svg");
+  figures.emplace_back(chart.svg(), "Exact conformity against its estimate, with the least-squares lines. Pearson r: images " +
                                           number(I.conformity_pearson, 6) + ", texts " + number(T.conformity_pearson, 6) +
                                           " (the paper: 0.9998 on COCO). With m the mean of the normalised rows the relation is "
                                           "exact: c = (n|m| e − 1)/(n − 1).");
-    figures.emplace_back(two_histograms("Conformity per modality", "conformity", I.conformity, T.conformity),
+    name("conformity.svg");
+  figures.emplace_back(two_histograms("Conformity per modality", "conformity", I.conformity, T.conformity),
                          "How typical each item is among its own modality. Mean conformity: images " + number(I.conformity.mean(), 3) +
                              ", texts " + number(T.conformity.mean(), 3) + ".");
   }
@@ -327,7 +370,8 @@ std::string render_report(const clip::geometry::GeometryReport& r, const clip::g
     chart.line(b, kTextColour);
     chart.line({{0.0, 1.0}, {static_cast<double>(oi.size() - 1), 1.0}}, "#777", true);
     chart.legend({{"images", kImageColour}, {"texts", kTextColour}});
-    figures.emplace_back(chart.svg(), "Per covariance row, the off-diagonal mass relative to the diagonal, largest first. Above 1 "
+    name("off-diagonal-dominance.svg");
+  figures.emplace_back(chart.svg(), "Per covariance row, the off-diagonal mass relative to the diagonal, largest first. Above 1 "
                                       "(dashed) a row's correlations outweigh its variance: the ellipsoid is tilted against the axes. "
                                       "Median: images " + number(median(I.off_diagonal_dominance), 3) + ", texts " +
                                           number(median(T.off_diagonal_dominance), 3) + ".");
@@ -350,10 +394,22 @@ std::string render_report(const clip::geometry::GeometryReport& r, const clip::g
     chart.vertical(0, "#999");
     chart.legend({{"alignment", kImageColour}, {"uniformity", kTextColour}, {"loss", "#222"}});
     const auto best = std::min_element(sweep.begin(), sweep.end(), [](const auto& a, const auto& b) { return a.loss < b.loss; });
-    figures.emplace_back(chart.svg(), "CLIP's loss (scale " + number(scale, 4) + ") split into alignment and uniformity, with the images "
+    double loss_low = 1e300, loss_high = -1e300;
+    for (const auto& t : sweep) loss_low = std::min(loss_low, t.loss), loss_high = std::max(loss_high, t.loss);
+    const double loss_pad = (loss_high - loss_low) * 0.08 + 1e-9;
+    Chart loss_chart("The loss alone", "alpha (images moved to I − alpha·mean I)", "loss", sweep.front().alpha, sweep.back().alpha,
+                     loss_low - loss_pad, loss_high + loss_pad);
+    loss_chart.line(l, "#222", false, true);
+    loss_chart.vertical(0, "#999");
+    loss_chart.vertical(best->alpha, kThirdColour);
+    name("shift-sweep.svg");
+  figures.emplace_back(chart.svg(), "CLIP's loss (scale " + number(scale, 4) + ") split into alignment and uniformity, with the images "
                                       "moved toward (alpha > 0) or away from the origin; alpha 1 centres the image shell. Lowest loss at "
                                       "alpha " + number(best->alpha, 3) + " (" + number(best->loss, 5) + "; at alpha 0: " +
                                           number(r.paired.loss, 5) + ").");
+    name("shift-sweep-loss.svg");
+    figures.emplace_back(loss_chart.svg(), "The loss of the sweep on its own scale; green: the lowest of the alphas tried, grey: the "
+                                           "trained position (alpha 0).");
   }
 
   // The page.
@@ -405,5 +461,7 @@ figure { margin: 0; } figure svg { border: 1px solid #e2e2e2; } figcaption { fon
   page += "<div class=\"grid\">\n";
   for (const auto& [svg, caption] : figures) page += "<figure>" + svg + "<figcaption>" + escape(caption) + "</figcaption></figure>\n";
   page += "</div>\n</body></html>\n";
-  return page;
+  RenderedReport rendered{page, {}};
+  for (std::size_t i = 0; i < figures.size(); ++i) rendered.svgs.emplace_back(names[i], figures[i].first);
+  return rendered;
 }

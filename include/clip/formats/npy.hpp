@@ -225,18 +225,24 @@ class NpyFile {
   NpyHeader header_;
 };
 
-/// The bytes of a float32 (or float64) [rows, cols] .npy file (version 1.0), values in C order.
-template <typename T>
-std::string npy_bytes(const T* values, std::uint64_t rows, std::uint64_t cols) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "npy_bytes writes float or double");
-  std::string header = std::string("{'descr': '") + (std::is_same_v<T, float> ? "<f4" : "<f8") +
+/// The header of a [rows, cols] .npy file (version 1.0) of `type`: the bytes before the values,
+/// padded so the values start at a multiple of 64. For writers that stream the values after it.
+inline std::string npy_header(NpyType type, std::uint64_t rows, std::uint64_t cols) {
+  std::string header = std::string("{'descr': '") + (type == NpyType::Float32 ? "<f4" : "<f8") +
                        "', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " + std::to_string(cols) + "), }";
-  header.append(63 - (10 + header.size()) % 64, ' ');  // pad so the data starts at a multiple of 64
+  header.append(63 - (10 + header.size()) % 64, ' ');
   header += '\n';
   std::string file = std::string("\x93NUMPY\x01\x00", 8);
   file.push_back(static_cast<char>(header.size() & 0xFF));
   file.push_back(static_cast<char>(header.size() >> 8));
-  file += header;
+  return file + header;
+}
+
+/// The bytes of a float32 (or float64) [rows, cols] .npy file, values in C order.
+template <typename T>
+std::string npy_bytes(const T* values, std::uint64_t rows, std::uint64_t cols) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "npy_bytes writes float or double");
+  std::string file = npy_header(std::is_same_v<T, float> ? NpyType::Float32 : NpyType::Float64, rows, cols);
   file.append(reinterpret_cast<const char*>(values), static_cast<std::size_t>(rows * cols) * sizeof(T));
   return file;
 }
