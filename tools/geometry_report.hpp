@@ -147,7 +147,12 @@ class Chart {
       out += "<text x=\"" + number(px(t), 5) + "\" y=\"" + number(kTop + kPlotHeight + 17, 5) +
              "\" font-size=\"11\" text-anchor=\"middle\">" + number(t, 4) + "</text>\n";
     }
-    out += "<g clip-path=\"none\">\n" + body_ + "</g>\n";
+    // Data stays inside the plot area (fit lines run past the points); ids unique within a page.
+    static int charts = 0;
+    const std::string clip_id = "plot" + std::to_string(++charts);
+    out += "<clipPath id=\"" + clip_id + "\"><rect x=\"" + number(kLeft - 4, 5) + "\" y=\"" + number(kTop - 4, 5) + "\" width=\"" +
+           number(kPlotWidth + 8, 5) + "\" height=\"" + number(kPlotHeight + 8, 5) + "\"/></clipPath>\n";
+    out += "<g clip-path=\"url(#" + clip_id + ")\">\n" + body_ + "</g>\n";
     out += "<rect x=\"" + number(kLeft, 5) + "\" y=\"" + number(kTop, 5) + "\" width=\"" + number(kPlotWidth, 5) + "\" height=\"" +
            number(kPlotHeight, 5) + "\" fill=\"none\" stroke=\"#444\"/>\n";
     out += "<text x=\"" + number(kLeft + kPlotWidth / 2, 5) + "\" y=\"" + std::to_string(kHeight - 8) +
@@ -385,7 +390,7 @@ RenderedReport render_report(const clip::geometry::GeometryReport& r, const clip
     for (const auto& t : sweep) low = std::min({low, t.alignment, t.uniformity, t.loss}), high = std::max({high, t.alignment, t.uniformity, t.loss});
     const double pad = (high - low) * 0.06 + 1e-9;
     Chart chart("Loss terms with the image shell shifted", "alpha (images moved to I − alpha·mean I)", "value", sweep.front().alpha,
-                sweep.back().alpha, low - pad, high + pad);
+                sweep.back().alpha, low - pad, high + 4 * pad);  // headroom for the legend
     std::vector<std::pair<double, double>> a, u, l;
     for (const auto& t : sweep) a.emplace_back(t.alpha, t.alignment), u.emplace_back(t.alpha, t.uniformity), l.emplace_back(t.alpha, t.loss);
     chart.line(a, kImageColour, false, true);
