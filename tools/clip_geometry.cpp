@@ -2,15 +2,13 @@
 // Gilboa, ICML 2025): both shells, the modality gap, conformity and the loss terms, as JSON, a
 // short summary, or an HTML report with plots.
 
-#include "cli.hpp"
+#include "common/options.hpp"
 #include "geometry_report.hpp"
 
-#define CLIP_STB_IMAGE_IMPLEMENTATION
 #include <clip/analysis/geometry.hpp>
 #include <clip/clip.hpp>
 #include <clip/formats/npy.hpp>
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -29,107 +27,107 @@ namespace geometry = clip::geometry;
 
 struct Options {
   std::string images_npy, texts_npy;
-  std::string model, input, captions;
+  std::string model, captions;
+  clip::cli::ImageInputs images;  // --image / --input with --model
   std::optional<double> logit_scale;
   std::vector<double> shift_sweep{-1, -0.5, 0, 0.25, 0.5, 0.75, 1, 1.5};
   long top_k = 10;
   long loss_batch = 0;
   bool unpaired = false;
-  bool json = false;
+  bool truncate = false;
+  clip::cli::OutputOptions output;
   std::string report_dir;
   int threads = 0;
 };
 
-/// Argument parsing, kept apart so it moves onto tools/common/options.hpp in one step.
-std::optional<Options> parse(int argc, char** argv, int& exit_code) {
-  Options options;
-  CLI::App app{"clip-geometry: the geometry of paired CLIP embeddings (two shells, the modality gap, conformity, loss terms)"};
-  app.set_version_flag("--version", "clip-geometry (clip " CLIP_PROJECT_VERSION ")");
-  app.add_option("--images-npy", options.images_npy, "image features, float32/float64 [n, d] .npy (as clip-embed --npy writes)");
-  app.add_option("--texts-npy", options.texts_npy, "text features [n, d] .npy; row k pairs image row k");
-  app.add_option("--model", options.model, "embed first with this model file (with --input and --captions)");
-  app.add_option("--input", options.input, "folder of images to embed (with --model)");
+/// Parses argv into `options`; returns -1 to go on, else the exit status (tools/common/options.hpp).
+int parse(int argc, char** argv, Options& options) {
+  clip::cli::Command command("clip-geometry",
+                             "The geometry of paired CLIP embeddings (Levi & Gilboa, ICML 2025): both shells, the "
+                             "modality gap, conformity and the loss terms, as a summary, JSON or an HTML report. "
+                             "Input: two .npy files (row k of images pairs row k of texts), or a model, images and "
+                             "their captions to embed first.");
+  CLI::App& app = command.app();
+  app.add_option("--images-npy", options.images_npy, "image features, float32/float64 [n, d] .npy (clip-embed --npy)")->type_name("FILE");
+  app.add_option("--texts-npy", options.texts_npy, "text features [n, d] .npy; row k pairs image row k")->type_name("FILE");
+  command.add_model(options.model, /*required=*/false)->description("embed first with this clip model file (with --input/--image and --captions)");
+  command.add_images(options.images);
   app.add_option("--captions", options.captions,
-                 "captions, one a line: paired with the folder's images in name order, or 'file<TAB>caption'");
-  app.add_option("--logit-scale", options.logit_scale, "exp'd logit scale of the paired terms (default: the model's, else 100)");
+                 "captions, one a line: paired with the images in order (a folder's in sorted path order), or "
+                 "'file<TAB>caption' lines (file relative to the --input folder)")
+      ->type_name("FILE");
+  command.add_truncate(options.truncate);
+  app.add_option("--logit-scale", options.logit_scale, "exp'd logit scale of the paired terms (default: the model's, else 100)")
+      ->type_name("S");
   std::string sweep;
-  app.add_option("--shift-sweep", sweep, "alphas for images shifted to I - alpha*mean(I) (default -1,-0.5,0,0.25,0.5,0.75,1,1.5)");
-  app.add_option("--top-k", options.top_k, "separating features to list")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--shift-sweep", sweep, "alphas: images shifted to I - alpha*mean(I) (default -1,-0.5,0,0.25,0.5,0.75,1,1.5)")
+      ->type_name("A,B,...");
+  app.add_option("--top-k", options.top_k, "separating features to list")->check(CLI::PositiveNumber.description(""))->type_name("K");
   app.add_option("--loss-batch", options.loss_batch,
-                 "paired terms over consecutive batches of this many pairs (0: all n at once; cost n*batch*d)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_flag("--unpaired", options.unpaired, "skip the paired terms (counts may differ)");
-  app.add_flag("--json", options.json, "print all statistics as one JSON object");
-  app.add_option("--report", options.report_dir, "write an HTML report with plots to DIR/index.html (and each plot as DIR/*.svg)");
-  app.add_option("--threads", options.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  try {
-    app.parse(argc, argv);
-    const bool from_npy = !options.images_npy.empty() || !options.texts_npy.empty();
-    const bool from_model = !options.model.empty() || !options.input.empty() || !options.captions.empty();
-    if (from_npy == from_model)
-      throw CLI::ValidationError("inputs", "give --images-npy and --texts-npy, or --model, --input and --captions");
-    if (from_npy && (options.images_npy.empty() || options.texts_npy.empty()))
-      throw CLI::ValidationError("inputs", "--images-npy and --texts-npy go together");
-    if (from_model && (options.model.empty() || options.input.empty() || options.captions.empty()))
-      throw CLI::ValidationError("inputs", "--model needs --input DIR and --captions FILE");
-    if (!sweep.empty()) {
-      options.shift_sweep.clear();
-      for (const std::string& part : clip::cli::split_list(sweep)) {
-        std::size_t used = 0;
-        double value = 0;
-        try {
-          value = std::stod(part, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != part.size() || !std::isfinite(value))
-          throw CLI::ValidationError("--shift-sweep", "'" + part + "' is not a number");
-        options.shift_sweep.push_back(value);
+                 "paired terms over consecutive batches of this many pairs (0: all n at once; the cost is n*batch*d)")
+      ->check(CLI::NonNegativeNumber.description(""))
+      ->type_name("N");
+  app.add_flag("--unpaired", options.unpaired, "skip the paired terms (the counts may differ)");
+  app.add_option("--report", options.report_dir, "write an HTML report to DIR/index.html (and each plot as DIR/*.svg)")->type_name("DIR");
+  command.add_threads(options.threads);
+  command.add_output(options.output);
+  if (const int status = command.parse(argc, argv); status >= 0) return status;
+
+  const bool from_npy = !options.images_npy.empty() || !options.texts_npy.empty();
+  const bool from_model = !options.model.empty() || !options.images.files.empty() || !options.images.sources.empty() ||
+                          !options.captions.empty();
+  if (from_npy == from_model) throw clip::Error("give --images-npy and --texts-npy, or --model, --input and --captions");
+  if (from_npy && (options.images_npy.empty() || options.texts_npy.empty()))
+    throw clip::Error("--images-npy and --texts-npy go together");
+  if (from_model && (options.model.empty() || options.captions.empty() ||
+                     (options.images.files.empty() && options.images.sources.empty())))
+    throw clip::Error("--model needs --input DIR (or --image PATH...) and --captions FILE");
+  if (!sweep.empty()) {
+    options.shift_sweep.clear();
+    for (const std::string& part : clip::cli::split_list(sweep)) {
+      std::size_t used = 0;
+      double value = 0;
+      try {
+        value = std::stod(part, &used);
+      } catch (const std::exception&) {
+        used = 0;
       }
+      if (used != part.size() || !std::isfinite(value)) throw clip::Error("--shift-sweep: '" + part + "' is not a number");
+      options.shift_sweep.push_back(value);
     }
-  } catch (const CLI::ParseError& e) {
-    exit_code = app.exit(e) == 0 ? 0 : 2;
-    return std::nullopt;
   }
-  return options;
+  return -1;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-bool is_image_file(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".webp";
-}
-
-/// (image path, caption) pairs from a folder and a captions file.
+/// (image path, caption) pairs from the images given and a captions file.
 std::vector<std::pair<std::string, std::string>> read_pairs(const Options& options) {
-  if (!fs::is_directory(options.input)) throw clip::Error(options.input + ": not a folder of images");
-  std::vector<std::string> images;
-  for (const auto& entry : fs::directory_iterator(options.input))
-    if (entry.is_regular_file() && is_image_file(entry.path())) images.push_back(entry.path().filename().string());
-  std::sort(images.begin(), images.end());
-  const std::vector<std::string> lines = clip::cli::read_lines(options.captions);
+  const std::vector<std::string> lines = clip::cli::read_lines(options.captions, /*skip_comments=*/false);
   const bool tabbed = !lines.empty() && std::all_of(lines.begin(), lines.end(), [](const std::string& l) {
     return l.find('\t') != std::string::npos;
   });
   std::vector<std::pair<std::string, std::string>> pairs;
   if (tabbed) {
+    // Files are named relative to the one --input folder (or the current folder).
+    const bool one_folder = options.images.files.empty() && options.images.sources.size() == 1 &&
+                            fs::is_directory(options.images.sources[0]);
+    const fs::path base = one_folder ? fs::path(options.images.sources[0]) : fs::path();
     for (std::size_t i = 0; i < lines.size(); ++i) {
       const std::size_t tab = lines[i].find('\t');
-      const fs::path file = fs::path(options.input) / lines[i].substr(0, tab);
+      const fs::path file = base / lines[i].substr(0, tab);
       if (!fs::is_regular_file(file))
-        throw clip::Error(options.captions + ":" + std::to_string(i + 1) + ": no image " + file.string());
+        throw clip::Error(options.captions + ":" + std::to_string(i + 1) + ": no image file " + file.string());
       pairs.emplace_back(file.string(), lines[i].substr(tab + 1));
     }
-  } else {
-    if (lines.size() != images.size())
-      throw clip::Error(options.captions + ": " + std::to_string(lines.size()) + " captions for " + std::to_string(images.size()) +
-                        " images in " + options.input + " (paired by order, the counts must match)");
-    for (std::size_t i = 0; i < lines.size(); ++i) pairs.emplace_back((fs::path(options.input) / images[i]).string(), lines[i]);
+    return pairs;
   }
+  const std::vector<std::string> images = clip::cli::resolve_images(options.images, std::cerr);
+  if (lines.size() != images.size())
+    throw clip::Error(options.captions + ": " + std::to_string(lines.size()) + " captions for " + std::to_string(images.size()) +
+                      " images (paired by order, the counts must match; or use 'file<TAB>caption' lines)");
+  for (std::size_t i = 0; i < lines.size(); ++i) pairs.emplace_back(images[i], lines[i]);
   return pairs;
 }
 
@@ -150,7 +148,11 @@ void embed(const Options& options, clip::RowMatrix<float>& image_features, clip:
     clip::TokenMatrix tokens(count, context);
     for (Eigen::Index i = 0; i < count; ++i) {
       images.push_back(clip::decode_image_file(pairs[first + i].first));
-      tokens.row(i) = model.tokenizer().tokenize({pairs[first + i].second}, context, true);
+      try {
+        tokens.row(i) = model.tokenizer().tokenize({pairs[first + i].second}, context, options.truncate);
+      } catch (const clip::Error& e) {
+        throw clip::Error(options.captions + ": caption for " + pairs[first + i].first + ": " + e.what());
+      }
     }
     image_features.middleRows(first, count) = model.encode_images(clip::preprocess_images(images, preprocess));
     text_features.middleRows(first, count) = model.encode_texts(tokens);
@@ -250,7 +252,7 @@ int analyze_and_write(const Options& options, const geometry::Features<Scalar>& 
   // Everything is computed before anything is written: a failure leaves no partial output.
   RenderedReport rendered;
   if (!options.report_dir.empty()) rendered = render_report(report, images, texts, scale, source);
-  if (options.json)
+  if (options.output.json)
     std::cout << report_json(report, scale, top_k).dump() << "\n";
   else
     print_summary(report, scale, top_k);
@@ -273,7 +275,7 @@ int run(const Options& options) {
     double scale = 0;
     embed(options, images, texts, scale);
     return analyze_and_write<float>(options, images, texts, options.logit_scale.value_or(scale),
-                                    options.model + " on " + options.input);
+                                    options.model + " on " + options.captions);
   }
   const clip::NpyFile images(options.images_npy), texts(options.texts_npy);
   if (images.type() != texts.type())
@@ -288,8 +290,9 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int exit_code = 0;
-  const std::optional<Options> options = parse(argc, argv, exit_code);
-  if (!options) return exit_code;
-  return clip::cli::run_main("clip-geometry", [&] { return run(*options); });
+  return clip::cli::run_main("clip-geometry", [&] {
+    Options options;
+    if (const int status = parse(argc, argv, options); status >= 0) return status;
+    return run(options);
+  });
 }

@@ -11,6 +11,7 @@
 #include <clip/error.hpp>
 #include <clip/threading.hpp>
 #include <clip/types.hpp>
+#include <clip/version.hpp>
 
 // The stages of the data flow, in order (see docs/ and the folder of each).
 #include <clip/formats/model_file.hpp>

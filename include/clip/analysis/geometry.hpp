@@ -15,7 +15,7 @@
 #include <clip/error.hpp>
 #include <clip/types.hpp>
 
-#include <Eigen/Core>
+#include <clip/detail/eigen.hpp>
 
 #include <algorithm>
 #include <cmath>
