@@ -3,6 +3,7 @@
 #include "common/options.hpp"
 
 #include <clip/clip.hpp>
+#include <clip/formats/npy.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -138,16 +139,9 @@ nlohmann::json logits_json(const clip::Model<float>& model, const std::vector<Em
   return rows;
 }
 
-/// A float32 [rows, cols] .npy file (format version 1.0), written atomically.
+/// A float32 [rows, cols] .npy file (format version 1.0, clip/formats/npy.hpp), written atomically.
 void write_npy(const std::string& path, const std::vector<const std::vector<float>*>& rows, std::size_t cols) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows.size()) + ", " +
-                       std::to_string(cols) + "), }";
-  header.append(63 - (10 + header.size()) % 64, ' ');  // pad so the data starts at a multiple of 64
-  header += '\n';
-  std::string file = std::string("\x93NUMPY\x01\x00", 8);
-  file.push_back(static_cast<char>(header.size() & 0xFF));
-  file.push_back(static_cast<char>(header.size() >> 8));
-  file += header;
+  std::string file = clip::npy_header(clip::NpyType::Float32, rows.size(), cols);
   for (const std::vector<float>* row : rows) file.append(reinterpret_cast<const char*>(row->data()), row->size() * sizeof(float));
   clip::detail::write_file_atomically(path, file);
 }

@@ -17,9 +17,11 @@
 #include <clip/formats/model_file.hpp>
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
+#include <clip/formats/npy.hpp>
 #include <clip/text/tokenizer.hpp>
 #include <clip/image/decode.hpp>
 #include <clip/image/preprocess.hpp>
 #include <clip/model/model.hpp>
 #include <clip/analysis/similarity.hpp>
 #include <clip/analysis/zero_shot.hpp>
+#include <clip/analysis/geometry.hpp>
