@@ -176,6 +176,14 @@ TEST(WebDataset, ReportsDuplicateKeysCaptionsWithoutImagesAndWebp) {
   EXPECT_NE(samples[2].error.find("duplicate key 'a'"), std::string::npos) << samples[2].error;
   EXPECT_TRUE(samples[2].image.empty());
   EXPECT_NE(samples[3].error.find("webp"), std::string::npos) << samples[3].error;
+
+  TarBuilder twice;  // the same member name twice in a row: one sample, and unclear which image
+  twice.file("x.jpg", "1").file("x.jpg", "2").file("y.jpg", "3").end();
+  const auto doubled = samples_of(twice.bytes());
+  ASSERT_EQ(doubled.size(), 2u);
+  EXPECT_NE(doubled[0].error.find("duplicate member 'x.jpg'"), std::string::npos) << doubled[0].error;
+  EXPECT_TRUE(doubled[0].image.empty());
+  EXPECT_TRUE(doubled[1].error.empty());
 }
 
 TEST(WebDataset, TruncatedMemberFailsItsSampleAndEndsTheShard) {

@@ -490,6 +490,9 @@ class WebDatasetReader {
   }
 
   void add_member(WebDatasetSample& sample, Pending& member, std::vector<std::string>& extensions) {
+    if (std::find(extensions.begin(), extensions.end(), member.extension) != extensions.end() && sample.error.empty())
+      sample.error = "duplicate member '" + sample.key + "." + member.extension + "' in " + name() +
+                     " (which one is meant is unclear)";
     extensions.push_back(member.extension);
     const auto& images = webdataset_image_extensions();
     const auto rank = [&](const std::string& e) { return std::find(images.begin(), images.end(), e) - images.begin(); };
@@ -504,8 +507,10 @@ class WebDatasetReader {
   }
 
   void finish(WebDatasetSample& sample, const std::vector<std::string>& extensions) {
-    if (!seen_keys_.insert(sample.key).second) {
+    if (!seen_keys_.insert(sample.key).second && sample.error.empty()) {
       sample.error = "duplicate key '" + sample.key + "' in " + name() + " (an earlier sample has it)";
+    } else if (!sample.error.empty()) {
+      // a duplicate member, set while collecting
     } else if (sample.image_extension.empty()) {
       std::string found;
       for (const std::string& e : extensions) found += (found.empty() ? "." : ", .") + e;
