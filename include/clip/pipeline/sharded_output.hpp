@@ -66,7 +66,8 @@ inline void remove_stale_temporaries(const std::string& target) {
     if (it->path().filename().string().rfind(prefix, 0) == 0) fs::remove(it->path(), error);
 }
 
-inline std::string dump_json_line(const nlohmann::json& json) {
+/// One JSON line, keys in the order given ("key" first, as clip-retrieval's columns).
+inline std::string dump_json_line(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
@@ -107,7 +108,7 @@ ShardReport embed_shard(EmbeddingPipeline<Scalar>& pipeline, const ShardInput& s
       } else {
         text_rows.insert(text_rows.end(), embed_dim, 0.0f);
       }
-      nlohmann::json line = {{"key", result.key}, {"caption", nullptr}};
+      nlohmann::ordered_json line = {{"key", result.key}, {"caption", nullptr}};
       if (result.caption) line["caption"] = *result.caption;
       row_lines += detail::dump_json_line(line);
     }
