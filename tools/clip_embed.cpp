@@ -5,11 +5,15 @@
 #define CLIP_STB_IMAGE_IMPLEMENTATION
 #include <clip/clip.hpp>
 
+#include "embed_sharded.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <thread>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -18,9 +22,16 @@ namespace {
 const char* const usage = R"(usage: clip-embed --model M [--image PATH]... [--images-file LIST] [--text STR]... [--texts-file LIST]
                   [--texts-jsonl FILE] [--normalize] [--pixels] [--no-truncate] [--batch N] [--threads N]
                   [--json | --npy OUT_PREFIX]
+       clip-embed --model M --input SOURCE --output-dir OUT [--shard-size N] [--worker I/N] [--batch N]
+                  [--threads N] [--decode-threads N] [--normalize] [--no-truncate]
 Features are un-normalised (like OpenAI's encode_image/encode_text) unless --normalize. Texts too long
 for the context are truncated (last token EOT) unless --no-truncate, which reports them as errors.
 --npy writes OUT_PREFIX.images.npy, OUT_PREFIX.texts.npy (float32 [N, D]) and OUT_PREFIX.json.
+--input takes a folder (recursive), a file listing image paths, or WebDataset shards ('shards/{000000..000123}.tar',
+also .tar.gz); --output-dir OUT gets img_emb/img_emb_<shard>.npy, text_emb/text_emb_<shard>.npy (captions) and
+metadata/metadata_<shard>.jsonl per shard; finished shards are skipped on a rerun. --worker I/N takes every N-th shard
+from the I-th (0-based). Folders and lists are cut into shards of --shard-size items (default 10000).
+--list-shards prints the shard names of --input, one a line (shard i is --worker i/N with N the count).
 )";
 
 struct Options {
@@ -33,6 +44,10 @@ struct Options {
   std::size_t batch = 16;
   int threads = 0;
   std::string npy_prefix;
+  std::string input;
+  clip::cli::ShardedOptions sharded;
+  int decode_threads = 0;
+  bool list_shards = false;
 };
 
 std::vector<std::string> read_jsonl_strings(const std::string& path) {
@@ -69,12 +84,28 @@ Options parse(int argc, char** argv) {
     else if (arg == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
     else if (arg == "--json") options.npy_prefix.clear();
     else if (arg == "--npy") options.npy_prefix = value();
+    else if (arg == "--input") options.input = value();
+    else if (arg == "--output-dir") options.sharded.output_dir = value();
+    else if (arg == "--shard-size") options.sharded.shard_size = static_cast<std::size_t>(clip::cli::parse_integer(arg, value()));
+    else if (arg == "--worker") std::tie(options.sharded.worker_index, options.sharded.worker_count) = clip::cli::parse_worker(value());
+    else if (arg == "--list-shards") options.list_shards = true;
+    else if (arg == "--decode-threads") options.decode_threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
     else if (arg == "-h" || arg == "--help") {
       std::cout << usage;
       std::exit(0);
     } else throw clip::Error("unknown argument '" + arg + "'\n" + usage);
   }
-  if (options.model.empty()) throw clip::Error(std::string("--model is required\n") + usage);
+  if (options.model.empty() && !options.list_shards) throw clip::Error(std::string("--model is required\n") + usage);
+  if (options.list_shards) {
+    if (options.input.empty()) throw clip::Error(std::string("--list-shards needs --input\n") + usage);
+    return options;
+  }
+  if (!options.input.empty()) {
+    if (options.sharded.output_dir.empty()) throw clip::Error(std::string("--input needs --output-dir\n") + usage);
+    if (!options.images.empty() || !options.texts.empty())
+      throw clip::Error(std::string("--input does not mix with --image/--text\n") + usage);
+    return options;
+  }
   if (options.images.empty() && options.texts.empty()) throw clip::Error(std::string("nothing to embed\n") + usage);
   return options;
 }
@@ -178,8 +209,23 @@ void write_npy(const std::string& path, const std::vector<const std::vector<floa
 }
 
 int run(const Options& options) {
+  if (options.list_shards) {  // for drivers (tools/clip-dask.py): shard i of this list is --worker i/N
+    for (const clip::ShardInput& shard : clip::plan_shards(options.input, options.sharded.shard_size))
+      std::cout << shard.name << "\n";
+    return 0;
+  }
   if (options.threads > 0) clip::set_num_threads(options.threads);
   const clip::Model<float> model(options.model);
+  if (!options.input.empty()) {
+    clip::cli::ShardedOptions sharded = options.sharded;
+    sharded.input = options.input;
+    sharded.pipeline.batch_size = static_cast<int>(options.batch);
+    sharded.pipeline.decode_threads =
+        options.decode_threads > 0 ? options.decode_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    sharded.pipeline.normalize = options.normalize;
+    sharded.pipeline.truncate_captions = options.truncate;
+    return clip::cli::run_sharded(model, sharded);
+  }
   const std::vector<Embedded> images = embed_images(model, options);
   const std::vector<Embedded> texts = embed_texts(model, options);
 
