@@ -42,8 +42,9 @@ def embed_shard(command, index, count):
     return index, done.returncode, stderr
 
 
-def list_shards(clip_embed, source, shard_size):
-    listed = subprocess.run([clip_embed, "--input", source, "--shard-size", str(shard_size), "--list-shards"],
+def list_shards(clip_embed, model, source, shard_size):
+    listed = subprocess.run([clip_embed, "--model", model, "--input", source, "--shard-size", str(shard_size),
+                             "--list-shards"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if listed.returncode != 0:
         raise SystemExit("clip-dask: cannot list the shards of %s: %s"
@@ -70,7 +71,7 @@ def main(argv=None):
     except ImportError:
         raise SystemExit("clip-dask: needs Dask's distributed scheduler (Debian: python3-distributed)")
 
-    shards = list_shards(args.clip_embed, args.input, args.shard_size)
+    shards = list_shards(args.clip_embed, args.model, args.input, args.shard_size)
     if not shards:
         print("clip-dask: %s has no shards" % args.input, file=sys.stderr)
         return 0

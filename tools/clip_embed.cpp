@@ -1,38 +1,23 @@
-// clip-embed: image and text embeddings as JSON (or .npy files for large jobs).
+// clip-embed: image and text embeddings: a summary for a person, JSON, or .npy files.
 
-#include "cli.hpp"
+#include "common/options.hpp"
 
-#define CLIP_STB_IMAGE_IMPLEMENTATION
 #include <clip/clip.hpp>
 
 #include "embed_sharded.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
+#include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <optional>
+#include <string>
 #include <thread>
 #include <tuple>
-#include <string>
 #include <vector>
 
 namespace {
-
-const char* const usage = R"(usage: clip-embed --model M [--image PATH]... [--images-file LIST] [--text STR]... [--texts-file LIST]
-                  [--texts-jsonl FILE] [--normalize] [--pixels] [--no-truncate] [--batch N] [--threads N]
-                  [--json | --npy OUT_PREFIX]
-       clip-embed --model M --input SOURCE --output-dir OUT [--shard-size N] [--worker I/N] [--batch N]
-                  [--threads N] [--decode-threads N] [--normalize] [--no-truncate]
-Features are un-normalised (like OpenAI's encode_image/encode_text) unless --normalize. Texts too long
-for the context are truncated (last token EOT) unless --no-truncate, which reports them as errors.
---npy writes OUT_PREFIX.images.npy, OUT_PREFIX.texts.npy (float32 [N, D]) and OUT_PREFIX.json.
---input takes a folder (recursive), a file listing image paths, or WebDataset shards ('shards/{000000..000123}.tar',
-also .tar.gz); --output-dir OUT gets img_emb/img_emb_<shard>.npy, text_emb/text_emb_<shard>.npy (captions) and
-metadata/metadata_<shard>.jsonl per shard; finished shards are skipped on a rerun. --worker I/N takes every N-th shard
-from the I-th (0-based). Folders and lists are cut into shards of --shard-size items (default 10000).
---list-shards prints the shard names of --input, one a line (shard i is --worker i/N with N the count).
-)";
 
 struct Options {
   std::string model;
@@ -40,74 +25,69 @@ struct Options {
   std::vector<std::string> texts;
   bool normalize = false;
   bool pixels = false;
-  bool truncate = true;
+  bool truncate = false;
   std::size_t batch = 16;
   int threads = 0;
-  std::string npy_prefix;
-  std::string input;
+  clip::cli::OutputOptions output;
+  // Sharded mode (--input SOURCE --output-dir OUT), see tools/embed_sharded.hpp.
   clip::cli::ShardedOptions sharded;
+  std::string worker;
   int decode_threads = 0;
   bool list_shards = false;
 };
 
-std::vector<std::string> read_jsonl_strings(const std::string& path) {
-  std::vector<std::string> texts;
-  std::size_t number = 0;
-  for (const std::string& line : clip::cli::read_lines(path)) {
-    ++number;
-    try {
-      texts.push_back(nlohmann::json::parse(line).get<std::string>());
-    } catch (const nlohmann::json::exception& e) {
-      throw clip::Error(path + ":" + std::to_string(number) + ": not a JSON string (" + e.what() + ")");
-    }
+/// Parses argv into `options`; returns -1 to go on, else the exit status.
+int parse(int argc, char** argv, Options& options) {
+  clip::cli::Command command("clip-embed",
+                             "Image and text embeddings with a clip model, un-normalised like OpenAI's "
+                             "encode_image/encode_text unless --normalize. Without --json or --npy, prints a "
+                             "summary: each input's feature norm and, given images and texts, their logits.");
+  CLI::App& app = command.app();
+  clip::cli::ImageInputs images;
+  clip::cli::TextInputs texts;
+  command.add_model(options.model);
+  command.add_images(images);
+  command.add_texts(texts);
+  command.add_truncate(options.truncate);
+  app.add_flag("--normalize", options.normalize, "L2-normalise the features");
+  app.add_flag("--pixels", options.pixels, "also output each image's preprocessed pixels (JSON only)");
+  app.add_option("--batch", options.batch, "images or texts per encode")->check(CLI::PositiveNumber.description(""))->type_name("N");
+  command.add_threads(options.threads);
+  command.add_output(options.output, /*npy=*/true, /*output_dir=*/true);
+  app.add_option("--shard-size", options.sharded.shard_size,
+                 "with --output-dir: a folder or list --input is cut into shards of N images")
+      ->check(CLI::PositiveNumber.description(""))
+      ->type_name("N");
+  app.add_option("--worker", options.worker, "with --output-dir: embed shards I, I+N, I+2N, ... only (0-based)")
+      ->type_name("I/N");
+  app.add_option("--decode-threads", options.decode_threads,
+                 "with --output-dir: threads decoding images ahead of the encoder (0: one per core)")
+      ->check(CLI::NonNegativeNumber.description(""))
+      ->type_name("N");
+  app.add_flag("--list-shards", options.list_shards, "print the shard names of --input (one a line) and exit");
+  app.footer(app.get_footer() +
+             "\n\nSharded mode, for many images (docs/scale.md): --input SOURCE --output-dir OUT, SOURCE a folder, "
+             "a list file, or WebDataset shards ('shards/{000000..000123}.tar', also .tar.gz). Writes per shard "
+             "OUT/img_emb/img_emb_<shard>.npy, OUT/text_emb/text_emb_<shard>.npy (captions, always truncated to the "
+             "context as clip-retrieval does) and OUT/metadata/metadata_<shard>.jsonl; finished shards are skipped "
+             "on a rerun. Shard i of --list-shards is --worker i/N.");
+  if (const int status = command.parse(argc, argv); status >= 0) return status;
+  if (options.list_shards || !options.output.output_dir.empty()) {
+    if (images.sources.size() != 1 || !images.files.empty() || !texts.empty())
+      throw clip::Error(std::string(options.list_shards ? "--list-shards" : "--output-dir") +
+                        " takes exactly one --input SOURCE (folder, list file or shard pattern) and no --image/--text");
+    options.sharded.input = images.sources[0];
+    if (!options.worker.empty())
+      std::tie(options.sharded.worker_index, options.sharded.worker_count) = clip::cli::parse_worker(options.worker);
+    return -1;
   }
-  return texts;
-}
-
-Options parse(int argc, char** argv) {
-  Options options;
-  clip::cli::Arguments args(argc, argv);
-  while (args.next()) {
-    const std::string arg = args.current();
-    auto value = [&] { return args.value(); };
-    using clip::cli::append;
-    if (arg == "--model") options.model = value();
-    else if (arg == "--image") options.images.push_back(value());
-    else if (arg == "--images-file") append(options.images, clip::cli::read_lines(value()));
-    else if (arg == "--text") options.texts.push_back(value());
-    else if (arg == "--texts-file") append(options.texts, clip::cli::read_lines(value()));
-    else if (arg == "--texts-jsonl") append(options.texts, read_jsonl_strings(value()));
-    else if (arg == "--normalize") options.normalize = true;
-    else if (arg == "--pixels") options.pixels = true;
-    else if (arg == "--no-truncate") options.truncate = false;
-    else if (arg == "--batch") options.batch = static_cast<std::size_t>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "--json") options.npy_prefix.clear();
-    else if (arg == "--npy") options.npy_prefix = value();
-    else if (arg == "--input") options.input = value();
-    else if (arg == "--output-dir") options.sharded.output_dir = value();
-    else if (arg == "--shard-size") options.sharded.shard_size = static_cast<std::size_t>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "--worker") std::tie(options.sharded.worker_index, options.sharded.worker_count) = clip::cli::parse_worker(value());
-    else if (arg == "--list-shards") options.list_shards = true;
-    else if (arg == "--decode-threads") options.decode_threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "-h" || arg == "--help") {
-      std::cout << usage;
-      std::exit(0);
-    } else throw clip::Error("unknown argument '" + arg + "'\n" + usage);
-  }
-  if (options.model.empty() && !options.list_shards) throw clip::Error(std::string("--model is required\n") + usage);
-  if (options.list_shards) {
-    if (options.input.empty()) throw clip::Error(std::string("--list-shards needs --input\n") + usage);
-    return options;
-  }
-  if (!options.input.empty()) {
-    if (options.sharded.output_dir.empty()) throw clip::Error(std::string("--input needs --output-dir\n") + usage);
-    if (!options.images.empty() || !options.texts.empty())
-      throw clip::Error(std::string("--input does not mix with --image/--text\n") + usage);
-    return options;
-  }
-  if (options.images.empty() && options.texts.empty()) throw clip::Error(std::string("nothing to embed\n") + usage);
-  return options;
+  if (!options.worker.empty()) throw clip::Error("--worker needs --output-dir");
+  options.images = clip::cli::resolve_images(images, std::cerr);
+  options.texts = clip::cli::resolve_texts(texts);
+  if (options.images.empty() && options.texts.empty())
+    throw clip::Error("nothing to embed: give --image, --input, --text, --texts-file or --texts-jsonl");
+  if (options.pixels && !options.output.json) throw clip::Error("--pixels needs --json");
+  return -1;
 }
 
 /// One input's outcome: its features, or why it failed.
@@ -208,33 +188,68 @@ void write_npy(const std::string& path, const std::vector<const std::vector<floa
   clip::detail::write_file_atomically(path, file);
 }
 
+/// A person's view: each input's feature norm (or its error) and the logits table.
+void print_summary(const clip::Model<float>& model, const Options& options, const std::vector<Embedded>& images,
+                   const std::vector<Embedded>& texts, const nlohmann::json& logits) {
+  std::printf("model %s: embed_dim %d, logit_scale %.2f\n", options.model.c_str(), model.config().embed_dim,
+              static_cast<double>(model.logit_scale()));
+  auto norm = [](const std::vector<float>& v) {
+    double sum = 0;
+    for (float x : v) sum += static_cast<double>(x) * x;
+    return std::sqrt(sum);
+  };
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    if (images[i].features) std::printf("image %zu  %s  norm %.4f\n", i + 1, options.images[i].c_str(), norm(*images[i].features));
+    else std::printf("image %zu  %s  failed\n", i + 1, options.images[i].c_str());
+  }
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::string text = nlohmann::json(options.texts[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (texts[i].features) std::printf("text %zu  %s  norm %.4f\n", i + 1, text.c_str(), norm(*texts[i].features));
+    else std::printf("text %zu  %s  failed\n", i + 1, text.c_str());
+  }
+  if (logits.is_null()) return;
+  std::printf("logits_per_image (a row per image, a column per text):\n        ");
+  for (std::size_t t = 0; t < texts.size(); ++t) std::printf(" %8s", ("text " + std::to_string(t + 1)).c_str());
+  std::printf("\n");
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    std::printf("image %-3zu", i + 1);
+    for (const auto& value : logits[i]) {
+      if (value.is_null()) std::printf(" %8s", "-");
+      else std::printf(" %8.3f", value.get<double>());
+    }
+    std::printf("\n");
+  }
+}
+
 int run(const Options& options) {
   if (options.list_shards) {  // for drivers (tools/clip-dask.py): shard i of this list is --worker i/N
-    for (const clip::ShardInput& shard : clip::plan_shards(options.input, options.sharded.shard_size))
+    for (const clip::ShardInput& shard : clip::plan_shards(options.sharded.input, options.sharded.shard_size))
       std::cout << shard.name << "\n";
-    return 0;
+    return clip::cli::kExitOk;
   }
   if (options.threads > 0) clip::set_num_threads(options.threads);
   const clip::Model<float> model(options.model);
-  if (!options.input.empty()) {
+  if (!options.output.output_dir.empty()) {
     clip::cli::ShardedOptions sharded = options.sharded;
-    sharded.input = options.input;
+    sharded.output_dir = options.output.output_dir;
     sharded.pipeline.batch_size = static_cast<int>(options.batch);
-    sharded.pipeline.decode_threads =
-        options.decode_threads > 0 ? options.decode_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    sharded.pipeline.decode_threads = options.decode_threads > 0
+                                          ? options.decode_threads
+                                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     sharded.pipeline.normalize = options.normalize;
-    sharded.pipeline.truncate_captions = options.truncate;
+    sharded.pipeline.truncate_captions = true;
     return clip::cli::run_sharded(model, sharded);
   }
   const std::vector<Embedded> images = embed_images(model, options);
   const std::vector<Embedded> texts = embed_texts(model, options);
+  const bool to_npy = !options.output.npy_prefix.empty();
 
   int failures = 0;
   nlohmann::json image_items = nlohmann::json::array(), text_items = nlohmann::json::array();
   for (std::size_t i = 0; i < images.size(); ++i) {
     nlohmann::json item = {{"path", options.images[i]}};
     if (images[i].features) {
-      if (options.npy_prefix.empty()) item["features"] = *images[i].features;
+      if (!to_npy) item["features"] = *images[i].features;
       if (options.pixels) item["pixel_values"] = images[i].pixel_values;
     } else {
       item["error"] = images[i].error;
@@ -247,10 +262,10 @@ int run(const Options& options) {
     nlohmann::json item = {{"text", options.texts[i]}};  // invalid UTF-8 is dumped as U+FFFD
     if (texts[i].features) {
       item["tokens"] = texts[i].tokens;
-      if (options.npy_prefix.empty()) item["features"] = *texts[i].features;
+      if (!to_npy) item["features"] = *texts[i].features;
     } else {
       item["error"] = texts[i].error;
-      std::cerr << "clip-embed: text " << i << ": " << texts[i].error << "\n";
+      std::cerr << "clip-embed: text " << i + 1 << ": " << texts[i].error << "\n";
       ++failures;
     }
     text_items.push_back(std::move(item));
@@ -261,9 +276,7 @@ int run(const Options& options) {
   if (!images.empty() && !texts.empty()) document["logits_per_image"] = logits_json(model, images, texts);
   const auto dump = [](const nlohmann::json& json) { return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
 
-  if (options.npy_prefix.empty()) {
-    std::cout << dump(document) << "\n";
-  } else {
+  if (to_npy) {
     // The .npy files hold the rows that succeeded, in input order; the index says which.
     for (auto [name, items, json_items] : {std::tuple{"images", &images, &image_items}, std::tuple{"texts", &texts, &text_items}}) {
       std::vector<const std::vector<float>*> rows;
@@ -273,15 +286,24 @@ int run(const Options& options) {
         rows.push_back(&*(*items)[i].features);
       }
       document[name] = *json_items;
-      if (!items->empty()) write_npy(options.npy_prefix + "." + name + ".npy", rows, static_cast<std::size_t>(model.config().embed_dim));
+      if (!items->empty())
+        write_npy(options.output.npy_prefix + "." + name + ".npy", rows, static_cast<std::size_t>(model.config().embed_dim));
     }
-    clip::detail::write_file_atomically(options.npy_prefix + ".json", dump(document) + "\n");
+    clip::detail::write_file_atomically(options.output.npy_prefix + ".json", dump(document) + "\n");
+  } else if (options.output.json) {
+    std::cout << dump(document) << "\n";
+  } else {
+    print_summary(model, options, images, texts, document.value("logits_per_image", nlohmann::json()));
   }
-  return failures ? 1 : 0;
+  return failures ? clip::cli::kExitSomeInputsFailed : clip::cli::kExitOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return clip::cli::run_main("clip-embed", [&] { return run(parse(argc, argv)); });
+  return clip::cli::run_main("clip-embed", [&] {
+    Options options;
+    if (const int status = parse(argc, argv, options); status >= 0) return status;
+    return run(options);
+  });
 }

@@ -7,7 +7,7 @@
 #include <clip/analysis/search.hpp>
 #include <clip/clip.hpp>
 
-#include "cli.hpp"
+#include "common/options.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -40,7 +40,8 @@ int run(const Options& options) {
                       std::to_string(model.config().embed_dim));
 
   std::vector<std::string> texts = options.texts;
-  if (!options.texts_file.empty()) clip::cli::append(texts, clip::cli::read_lines(options.texts_file));
+  if (!options.texts_file.empty())
+    for (const std::string& line : clip::cli::read_lines(options.texts_file, false)) texts.push_back(line);
   std::vector<std::string> labels;
   std::vector<clip::RowMatrix<float>> parts;
   if (!texts.empty()) {
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return app.exit(e) == 0 ? clip::cli::kExitOk : clip::cli::kExitUsage;
   }
   return clip::cli::run_main("clip-search", [&] { return run(options); });
 }

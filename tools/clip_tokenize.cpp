@@ -1,6 +1,6 @@
 // clip-tokenize: CLIP token ids for lines of text on stdin, one JSON array per line.
 
-#include "cli.hpp"
+#include "common/options.hpp"
 
 #include <clip/convert/convert.hpp>
 #include <clip/formats/model_file.hpp>
@@ -14,68 +14,80 @@
 
 namespace {
 
-const char* const usage = R"(usage: clip-tokenize (--model M | --vocab FILE) [--raw] [--context-length N] [--truncate] [--jsonl]
-                     [--strict-utf8]
-Reads UTF-8 lines on stdin and prints one JSON array of token ids per line: the context_length row
-(SOT, ids, EOT, zero padding), or with --raw the BPE ids alone. With --jsonl each line is a JSON
-string. A line that fails (too long without --truncate, invalid UTF-8 with --strict-utf8) prints
-{"error": "..."} and the exit status is 1.
-)";
-
 int run(int argc, char** argv) {
+  clip::cli::Command command(
+      "clip-tokenize",
+      "Prints one JSON array of token ids per text: the context_length row (SOT, ids, EOT, zero padding), or with "
+      "--raw the BPE ids alone. Texts come from --text / --texts-file / --texts-jsonl, or else one a line on "
+      "standard input (with --jsonl, each line a JSON string). A text that fails (too long without --truncate, "
+      "invalid UTF-8 with --strict-utf8) prints {\"error\": \"...\"} and the exit status is 1.");
+  CLI::App& app = command.app();
   std::string model_path, vocab_path;
   bool raw = false, truncate = false, jsonl = false, strict = false;
-  std::optional<int> context_length;
-  clip::cli::Arguments args(argc, argv);
-  while (args.next()) {
-    const std::string arg = args.current();
-    auto value = [&] { return args.value(); };
-    if (arg == "--model") model_path = value();
-    else if (arg == "--vocab") vocab_path = value();
-    else if (arg == "--raw") raw = true;
-    else if (arg == "--truncate") truncate = true;
-    else if (arg == "--jsonl") jsonl = true;
-    else if (arg == "--strict-utf8") strict = true;
-    else if (arg == "--context-length") context_length = static_cast<int>(clip::cli::parse_integer(arg, value(), 2));
-    else if (arg == "-h" || arg == "--help") {
-      std::cout << usage;
-      return 0;
-    } else throw clip::Error("unknown argument '" + arg + "'\n" + usage);
-  }
-  if (model_path.empty() == vocab_path.empty()) throw clip::Error(std::string("give one of --model or --vocab\n") + usage);
+  int context_length = 0;
+  clip::cli::TextInputs texts;
+  CLI::Option* model_option = command.add_model(model_path, /*required=*/false);
+  CLI::Option* vocab_option =
+      app.add_option("--vocab", vocab_path, "a vocabulary instead of a model: bpe_simple_vocab_16e6.txt.gz, a merges "
+                                            "text, or vocab.json with merges.txt beside it")
+          ->type_name("FILE");
+  model_option->excludes(vocab_option);
+  command.add_texts(texts);
+  app.add_flag("--jsonl", jsonl, "standard input has one JSON string a line");
+  app.add_flag("--raw", raw, "print the BPE ids alone, without SOT, EOT and padding");
+  app.add_option("--context-length", context_length, "row length (0: the model's, 77 with --vocab)")
+      ->check(CLI::NonNegativeNumber.description(""))
+      ->type_name("N");
+  command.add_truncate(truncate);
+  app.add_flag("--strict-utf8", strict, "report invalid UTF-8 as an error instead of replacing it with U+FFFD");
+  if (const int status = command.parse(argc, argv); status >= 0) return status;
+  if (model_path.empty() == vocab_path.empty()) throw clip::Error("give --model or --vocab");
+  if (context_length == 1) throw clip::Error("--context-length must be at least 2 (SOT and EOT)");
 
-  int default_context = 77;
   std::optional<clip::Tokenizer> tokenizer_storage;
   if (!model_path.empty()) {
     const clip::ModelFile model(model_path);
     tokenizer_storage.emplace(clip::Tokenizer::from_merges(model.merges_text()));
-    default_context = model.config().text.context_length;
+    tokenizer_storage->set_context_length(model.config().text.context_length);
   } else {
     tokenizer_storage.emplace(clip::detail::load_tokenizer(vocab_path));
   }
   const clip::Tokenizer& tokenizer = *tokenizer_storage;
   const clip::InvalidUtf8 policy = strict ? clip::InvalidUtf8::error : clip::InvalidUtf8::replace;
-  const int context = context_length.value_or(default_context);
+
+  // Texts from the options, else lines of standard input, read as they come.
+  const std::vector<std::string> given = clip::cli::resolve_texts(texts);
+  std::size_t next_given = 0;
+  auto next_text = [&](std::string& text) -> bool {
+    if (!texts.empty()) {
+      if (next_given == given.size()) return false;
+      text = given[next_given++];
+      return true;
+    }
+    if (!std::getline(std::cin, text)) return false;
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    return true;
+  };
 
   int failures = 0;
-  std::size_t line_number = 0;
-  for (std::string line; std::getline(std::cin, line);) {
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  std::size_t number = 0;
+  for (std::string line; next_text(line);) {
+    ++number;
     nlohmann::json output;
     try {
       std::string text = line;
-      if (jsonl) {
+      if (jsonl && texts.empty()) {
         try {
           text = nlohmann::json::parse(line).get<std::string>();
         } catch (const nlohmann::json::exception& e) {
-          throw clip::Error("line " + std::to_string(line_number) + ": not a JSON string (" + e.what() + ")");
+          throw clip::Error("line " + std::to_string(number) + ": not a JSON string (" + e.what() + ")");
         }
       }
       if (raw) {
         output = tokenizer.encode(text, policy);
       } else {
-        const clip::TokenMatrix row = tokenizer.tokenize({text}, context, truncate, policy);
+        const clip::TokenMatrix row = tokenizer.tokenize(
+            {text}, context_length > 0 ? std::optional<int>(context_length) : std::nullopt, truncate, policy);
         output = std::vector<std::int32_t>(row.data(), row.data() + row.cols());
       }
     } catch (const clip::Error& e) {
@@ -84,7 +96,7 @@ int run(int argc, char** argv) {
     }
     std::cout << output.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
-  return failures ? 1 : 0;
+  return failures ? clip::cli::kExitSomeInputsFailed : clip::cli::kExitOk;
 }
 
 }  // namespace

@@ -11,14 +11,21 @@
 #include <clip/error.hpp>
 #include <clip/threading.hpp>
 #include <clip/types.hpp>
+#include <clip/version.hpp>
 
 // The stages of the data flow, in order (see docs/ and the folder of each).
 #include <clip/formats/model_file.hpp>
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
+#include <clip/formats/tar.hpp>
 #include <clip/text/tokenizer.hpp>
 #include <clip/image/decode.hpp>
 #include <clip/image/preprocess.hpp>
 #include <clip/model/model.hpp>
 #include <clip/analysis/similarity.hpp>
+#include <clip/pipeline/embedding_pipeline.hpp>
+#include <clip/pipeline/inputs.hpp>
+#include <clip/pipeline/sharded_output.hpp>
 #include <clip/analysis/zero_shot.hpp>
+#include <clip/analysis/search.hpp>
+#include <clip/analysis/collection.hpp>

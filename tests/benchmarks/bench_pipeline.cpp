@@ -10,6 +10,7 @@
 // encoder threads and T decode threads. DecodePreprocess/W: one image, one thread.
 // Compare images/s (items_per_second).
 
+#define CLIP_STB_IMAGE_IMPLEMENTATION  // header-only builds; clip_compiled holds it otherwise
 #include <clip/convert/convert.hpp>
 #include <clip/image/detail/resample.hpp>
 #include <clip/model/model.hpp>
