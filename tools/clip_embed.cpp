@@ -5,6 +5,8 @@
 #include <clip/clip.hpp>
 #include <clip/formats/npy.hpp>
 
+#include "embed_sharded.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -12,6 +14,8 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -26,6 +30,11 @@ struct Options {
   std::size_t batch = 16;
   int threads = 0;
   clip::cli::OutputOptions output;
+  // Sharded mode (--input SOURCE --output-dir OUT), see tools/embed_sharded.hpp.
+  clip::cli::ShardedOptions sharded;
+  std::string worker;
+  int decode_threads = 0;
+  bool list_shards = false;
 };
 
 /// Parses argv into `options`; returns -1 to go on, else the exit status.
@@ -45,8 +54,35 @@ int parse(int argc, char** argv, Options& options) {
   app.add_flag("--pixels", options.pixels, "also output each image's preprocessed pixels (JSON only)");
   app.add_option("--batch", options.batch, "images or texts per encode")->check(CLI::PositiveNumber.description(""))->type_name("N");
   command.add_threads(options.threads);
-  command.add_output(options.output, /*npy=*/true);
+  command.add_output(options.output, /*npy=*/true, /*output_dir=*/true);
+  app.add_option("--shard-size", options.sharded.shard_size,
+                 "with --output-dir: a folder or list --input is cut into shards of N images")
+      ->check(CLI::PositiveNumber.description(""))
+      ->type_name("N");
+  app.add_option("--worker", options.worker, "with --output-dir: embed shards I, I+N, I+2N, ... only (0-based)")
+      ->type_name("I/N");
+  app.add_option("--decode-threads", options.decode_threads,
+                 "with --output-dir: threads decoding images ahead of the encoder (0: one per core)")
+      ->check(CLI::NonNegativeNumber.description(""))
+      ->type_name("N");
+  app.add_flag("--list-shards", options.list_shards, "print the shard names of --input (one a line) and exit");
+  app.footer(app.get_footer() +
+             "\n\nSharded mode, for many images (docs/scale.md): --input SOURCE --output-dir OUT, SOURCE a folder, "
+             "a list file, or WebDataset shards ('shards/{000000..000123}.tar', also .tar.gz). Writes per shard "
+             "OUT/img_emb/img_emb_<shard>.npy, OUT/text_emb/text_emb_<shard>.npy (captions, always truncated to the "
+             "context as clip-retrieval does) and OUT/metadata/metadata_<shard>.jsonl; finished shards are skipped "
+             "on a rerun. Shard i of --list-shards is --worker i/N.");
   if (const int status = command.parse(argc, argv); status >= 0) return status;
+  if (options.list_shards || !options.output.output_dir.empty()) {
+    if (images.sources.size() != 1 || !images.files.empty() || !texts.empty())
+      throw clip::Error(std::string(options.list_shards ? "--list-shards" : "--output-dir") +
+                        " takes exactly one --input SOURCE (folder, list file or shard pattern) and no --image/--text");
+    options.sharded.input = images.sources[0];
+    if (!options.worker.empty())
+      std::tie(options.sharded.worker_index, options.sharded.worker_count) = clip::cli::parse_worker(options.worker);
+    return -1;
+  }
+  if (!options.worker.empty()) throw clip::Error("--worker needs --output-dir");
   options.images = clip::cli::resolve_images(images, std::cerr);
   options.texts = clip::cli::resolve_texts(texts);
   if (options.images.empty() && options.texts.empty())
@@ -180,8 +216,24 @@ void print_summary(const clip::Model<float>& model, const Options& options, cons
 }
 
 int run(const Options& options) {
+  if (options.list_shards) {  // for drivers (tools/clip-dask.py): shard i of this list is --worker i/N
+    for (const clip::ShardInput& shard : clip::plan_shards(options.sharded.input, options.sharded.shard_size))
+      std::cout << shard.name << "\n";
+    return clip::cli::kExitOk;
+  }
   if (options.threads > 0) clip::set_num_threads(options.threads);
   const clip::Model<float> model(options.model);
+  if (!options.output.output_dir.empty()) {
+    clip::cli::ShardedOptions sharded = options.sharded;
+    sharded.output_dir = options.output.output_dir;
+    sharded.pipeline.batch_size = static_cast<int>(options.batch);
+    sharded.pipeline.decode_threads = options.decode_threads > 0
+                                          ? options.decode_threads
+                                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    sharded.pipeline.normalize = options.normalize;
+    sharded.pipeline.truncate_captions = true;
+    return clip::cli::run_sharded(model, sharded);
+  }
   const std::vector<Embedded> images = embed_images(model, options);
   const std::vector<Embedded> texts = embed_texts(model, options);
   const bool to_npy = !options.output.npy_prefix.empty();

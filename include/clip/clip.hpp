@@ -18,10 +18,16 @@
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
 #include <clip/formats/npy.hpp>
+#include <clip/formats/tar.hpp>
 #include <clip/text/tokenizer.hpp>
 #include <clip/image/decode.hpp>
 #include <clip/image/preprocess.hpp>
 #include <clip/model/model.hpp>
 #include <clip/analysis/similarity.hpp>
+#include <clip/pipeline/embedding_pipeline.hpp>
+#include <clip/pipeline/inputs.hpp>
+#include <clip/pipeline/sharded_output.hpp>
 #include <clip/analysis/zero_shot.hpp>
 #include <clip/analysis/geometry.hpp>
+#include <clip/analysis/search.hpp>
+#include <clip/analysis/collection.hpp>

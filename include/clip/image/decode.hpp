@@ -1,6 +1,7 @@
 #pragma once
-// Image decoding with stb_image, keeping what CLIP's reference preprocessing needs to know
-// about the source: Pillow resizes an image in its own mode before convert("RGB"), and resizes
+// Image decoding with stb_image, and JPEG with libjpeg-turbo when the build found it (jpeg.hpp:
+// Pillow's own decoder, so JPEG pixels are Pillow's exactly), keeping what CLIP's reference
+// preprocessing needs to know about the source: Pillow resizes an image in its own mode before convert("RGB"), and resizes
 // palette and bilevel images with NEAREST, RGBA/LA with premultiplied alpha and 16-bit gray
 // in 32-bit integers. So besides the pixels we record the mode Pillow 9.4 would open the file
 // in (see docs/images.md for the rules and the known deviations).
@@ -21,6 +22,9 @@
 
 #include <clip/detail/read_file.hpp>
 #include <clip/error.hpp>
+#ifdef CLIP_HAVE_LIBJPEG
+#include <clip/image/jpeg.hpp>
+#endif
 
 #include <cctype>
 #include <climits>
@@ -348,6 +352,34 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
   const auto* bytes = static_cast<const std::uint8_t*>(data);
   const int length = static_cast<int>(size);
 
+  // stb decodes a JPEG cut short as if the rest were gray; Pillow refuses it as truncated.
+  const bool jpeg = detail::starts_with(bytes, size, "\xff\xd8");
+  if (jpeg && !detail::has_jpeg_end_marker(bytes, size))
+    throw Error(name + ": truncated JPEG (no end-of-image marker)");
+#ifdef CLIP_HAVE_LIBJPEG
+  if (jpeg) {
+    detail::JpegPixels decoded = detail::decode_jpeg_turbo(bytes, size, name, options.max_pixels);
+    if (decoded.decoded) {
+      Image image;
+      image.width = decoded.width;
+      image.height = decoded.height;
+      image.mode = decoded.gray ? PixelMode::Gray : PixelMode::RGB;
+      image.pixels = std::move(decoded.pixels);
+      return image;
+    }
+  }
+#endif
+
+  // stbi_info refuses a PNG over 2^30 bytes of pixels as "unknown image type"; name the real
+  // reason (the decompression-bomb limit) from the IHDR chunk before it looks.
+  if (detail::starts_with(bytes, size, "\x89PNG\r\n\x1a\n") && size >= 24 && std::memcmp(bytes + 12, "IHDR", 4) == 0) {
+    const std::uint64_t png_width = detail::read_u32_be(bytes + 16), png_height = detail::read_u32_be(bytes + 20);
+    if (png_width * png_height > options.max_pixels)
+      throw Error(name + ": " + std::to_string(png_width) + "x" + std::to_string(png_height) + " = " +
+                  std::to_string(png_width * png_height) + " pixels exceeds the limit of " +
+                  std::to_string(options.max_pixels) + " (DecodeOptions::max_pixels)");
+  }
+
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))
     throw Error(name + ": not a readable image (" + detail::stb_reason() + ")");
@@ -358,10 +390,6 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
     throw Error(name + ": " + std::to_string(width) + "x" + std::to_string(height) + " = " +
                 std::to_string(pixel_count) + " pixels exceeds the limit of " +
                 std::to_string(options.max_pixels) + " (DecodeOptions::max_pixels)");
-
-  // stb decodes a JPEG cut short as if the rest were gray; Pillow refuses it as truncated.
-  if (detail::starts_with(bytes, size, "\xff\xd8") && !detail::has_jpeg_end_marker(bytes, size))
-    throw Error(name + ": truncated JPEG (no end-of-image marker)");
 
   if (!detail::uncompressed_pixel_data_complete(bytes, size))
     throw Error(name + ": truncated BMP (pixel data shorter than the header says)");
