@@ -29,5 +29,5 @@
 #include <clip/pipeline/sharded_output.hpp>
 #include <clip/analysis/zero_shot.hpp>
 #include <clip/analysis/geometry.hpp>
-#include <clip/analysis/search.hpp>
-#include <clip/analysis/collection.hpp>
+// Not included here: <clip/analysis/search.hpp> and <clip/analysis/collection.hpp>. hnswlib's
+// header defines global variables, so a program includes them in one of its files only.

@@ -8,6 +8,9 @@
 //
 // ApproximateIndex (hnswlib, when the build found it): an HNSW graph over the L2-normalised
 // rows with inner-product distance, i.e. cosine; measure its recall against exact_search.
+//
+// hnswlib's header defines global variables (its SIMD function pointers), so include this
+// header in one translation unit of a program; <clip/clip.hpp> leaves it out for that reason.
 
 #include <clip/detail/parallel.hpp>
 #include <clip/error.hpp>
