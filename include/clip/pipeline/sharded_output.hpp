@@ -12,6 +12,7 @@
 // what an uninterrupted run writes.
 
 #include <clip/detail/atomic_write.hpp>
+#include <clip/detail/read_file.hpp>
 #include <clip/error.hpp>
 #include <clip/formats/tar.hpp>
 #include <clip/pipeline/detail/npy.hpp>
@@ -71,11 +72,8 @@ inline std::string dump_json_line(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(path + ": cannot open caption file");
-  return std::string(std::istreambuf_iterator<char>(file), {});
-}
+/// A caption file beside an image: a few bytes normally; 16 MiB at most.
+constexpr std::size_t kMaxCaptionFileBytes = std::size_t{16} << 20;
 
 }  // namespace detail
 
@@ -141,7 +139,7 @@ ShardReport embed_shard(EmbeddingPipeline<Scalar>& pipeline, const ShardInput& s
             item.path = file.path;
             if (!file.caption_path.empty()) {
               try {
-                item.caption = detail::read_text_file(file.caption_path);
+                item.caption = detail::read_file(file.caption_path, detail::kMaxCaptionFileBytes, "caption file");
               } catch (const Error& error) {
                 item.error = error.what();
               }
