@@ -39,7 +39,7 @@ struct Tool {
 const std::vector<Tool>& tools() {
   static const std::vector<Tool> all = {{"clip-convert", CLIP_CONVERT_EXE}, {"clip-embed", CLIP_EMBED_EXE},
                                         {"clip-tokenize", CLIP_TOKENIZE_EXE}, {"clip-zero-shot", CLIP_ZERO_SHOT_EXE},
-                                        {"clip-bench", CLIP_BENCH_EXE}};
+                                        {"clip-bench", CLIP_BENCH_EXE}, {"clip-geometry", CLIP_GEOMETRY_EXE}};
   return all;
 }
 
@@ -109,16 +109,16 @@ TEST(Cli, SharedOptionsAreSpelledAndExplainedTheSameEverywhere) {
     }
   }
   // Each shared option is in every tool that does the job it names.
-  EXPECT_EQ(tools_with["-h,--help"], 5);
-  EXPECT_EQ(tools_with["--version"], 5);
-  EXPECT_EQ(tools_with["--model"], 4);  // all but clip-convert
-  EXPECT_EQ(tools_with["--image"], 2);  // clip-embed, clip-zero-shot
-  EXPECT_EQ(tools_with["--input"], 2);
+  EXPECT_EQ(tools_with["-h,--help"], 6);
+  EXPECT_EQ(tools_with["--version"], 6);
+  EXPECT_EQ(tools_with["--model"], 5);  // all but clip-convert
+  EXPECT_EQ(tools_with["--image"], 3);  // clip-embed, clip-zero-shot, clip-geometry
+  EXPECT_EQ(tools_with["--input"], 3);
   EXPECT_EQ(tools_with["--text"], 2);  // clip-embed, clip-tokenize
   EXPECT_EQ(tools_with["--texts-file"], 2);
-  EXPECT_EQ(tools_with["--truncate"], 2);
-  EXPECT_EQ(tools_with["--threads"], 3);  // clip-embed, clip-zero-shot, clip-bench
-  EXPECT_EQ(tools_with["--json"], 3);     // clip-embed, clip-zero-shot, clip-bench
+  EXPECT_EQ(tools_with["--truncate"], 3);  // clip-embed, clip-tokenize, clip-geometry
+  EXPECT_EQ(tools_with["--threads"], 4);  // clip-embed, clip-zero-shot, clip-bench, clip-geometry
+  EXPECT_EQ(tools_with["--json"], 4);     // clip-embed, clip-zero-shot, clip-bench, clip-geometry
   EXPECT_EQ(tools_with["--npy"], 1);      // clip-embed
 }
 

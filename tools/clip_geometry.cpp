@@ -50,7 +50,7 @@ int parse(int argc, char** argv, Options& options) {
   CLI::App& app = command.app();
   app.add_option("--images-npy", options.images_npy, "image features, float32/float64 [n, d] .npy (clip-embed --npy)")->type_name("FILE");
   app.add_option("--texts-npy", options.texts_npy, "text features [n, d] .npy; row k pairs image row k")->type_name("FILE");
-  command.add_model(options.model, /*required=*/false)->description("embed first with this clip model file (with --input/--image and --captions)");
+  command.add_model(options.model, /*required=*/false);  // embeds --input/--image with --captions first
   command.add_images(options.images);
   app.add_option("--captions", options.captions,
                  "captions, one a line: paired with the images in order (a folder's in sorted path order), or "

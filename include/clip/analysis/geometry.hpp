@@ -242,7 +242,8 @@ Eigen::VectorXd mean_vector(const Features<Scalar>& x) {
   return sum / static_cast<double>(x.rows());
 }
 
-/// Exact conformity c_i = mean_{j != i} cos(x_i, x_j) of every row, in O(n d) (see above).
+/// Exact conformity c_i = mean_{j != i} cos(x_i, x_j) of every row (see shell_statistics for
+/// the O(n d) identity). This convenience computes all of shell_statistics, covariance included.
 template <typename Scalar>
 Eigen::VectorXd conformity(const Features<Scalar>& x, const std::string& name = "features") {
   return shell_statistics(x, name).conformity;
