@@ -118,7 +118,7 @@ TEST(Cli, SharedOptionsAreSpelledAndExplainedTheSameEverywhere) {
   EXPECT_EQ(tools_with["--texts-file"], 2);
   EXPECT_EQ(tools_with["--truncate"], 2);
   EXPECT_EQ(tools_with["--threads"], 3);  // clip-embed, clip-zero-shot, clip-bench
-  EXPECT_EQ(tools_with["--json"], 3);     // clip-embed, clip-zero-shot, clip-bench
+  EXPECT_EQ(tools_with["--json"], 4);     // clip-embed, clip-zero-shot, clip-bench, clip-convert (--inspect)
   EXPECT_EQ(tools_with["--npy"], 1);      // clip-embed
 }
 
