@@ -118,7 +118,7 @@ TEST(Cli, SharedOptionsAreSpelledAndExplainedTheSameEverywhere) {
   EXPECT_EQ(tools_with["--texts-file"], 2);
   EXPECT_EQ(tools_with["--truncate"], 3);  // clip-embed, clip-tokenize, clip-geometry
   EXPECT_EQ(tools_with["--threads"], 4);  // clip-embed, clip-zero-shot, clip-bench, clip-geometry
-  EXPECT_EQ(tools_with["--json"], 4);     // clip-embed, clip-zero-shot, clip-bench, clip-geometry
+  EXPECT_EQ(tools_with["--json"], 5);     // clip-embed, clip-zero-shot, clip-bench, clip-geometry, clip-convert
   EXPECT_EQ(tools_with["--npy"], 1);      // clip-embed
 }
 

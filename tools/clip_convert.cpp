@@ -78,7 +78,6 @@ int run(int argc, char** argv) {
   CLI::App& app = command.app();
   std::string source, output, random_name, inspect_path, dtype = "f32", activation, image_mean, image_std;
   unsigned seed = 0;
-  bool json = false;
   clip::ConvertOptions options;
   options.default_tokenizer = clip_tools::default_tokenizer;
   CLI::Option* source_option = app.add_option("source", source, "checkpoint to convert")->type_name("SOURCE");
@@ -88,7 +87,8 @@ int run(int argc, char** argv) {
                                    ->type_name("NAME");
   CLI::Option* inspect_option =
       app.add_option("--inspect", inspect_path, "print what SOURCE holds and which tensors it does not use")->type_name("SOURCE");
-  app.add_flag("--json", json, "--inspect prints JSON");
+  clip::cli::OutputOptions output_format;  // --json: what --inspect prints
+  command.add_output(output_format);
   app.add_option("--dtype", dtype, "tensor type of the written file")->check(CLI::IsMember({"f32", "f16", "bf16"}));
   app.add_option("--vocab", options.vocab_path, "BPE vocabulary for checkpoints that carry none (default: CLIP's, built in)")->type_name("FILE");
   app.add_option("--act", activation, "activation: quick_gelu (OpenAI) or gelu (LAION models trained with exact GELU)")
@@ -113,7 +113,7 @@ int run(int argc, char** argv) {
   if (!activation.empty()) options.activation = clip::parse_activation(activation);
   if (!image_mean.empty()) options.image_mean = parse_triple("--image-mean", image_mean);
   if (!image_std.empty()) options.image_std = parse_triple("--image-std", image_std);
-  if (!inspect_path.empty()) return inspect(inspect_path, options, json);
+  if (!inspect_path.empty()) return inspect(inspect_path, options, output_format.json);
 
   if (output.empty()) throw clip::Error("--output (-o) is required: the model file to write");
   if (!random_name.empty()) {
