@@ -5,10 +5,11 @@
 #   tests/fuzz/run.sh SECONDS [TARGET...]     e.g. tests/fuzz/run.sh 30 tokenizer image
 #
 # A finding is a crash or sanitizer report, an out-of-memory (more than 2 GB: -rss_limit_mb and
-# -malloc_limit_mb=2048) or a timeout: an input that takes more than 1 s. libFuzzer's timeout is
-# wall-clock time, which on a loaded machine at nice 19 is mostly waiting for a core, so the
-# fuzzer runs in fork mode, keeps going past timeouts, and each timeout input is then replayed
-# alone: it is a finding if it needs more than 1 s of CPU time. Findings are kept in
+# -malloc_limit_mb=2048) or a timeout: an input that takes more than 1 s. libFuzzer measures
+# wall-clock time, which on a loaded machine at nice 19 is mostly waiting for a core; so each
+# input slower than 1 s of wall time is saved (-report_slow_units=1), only one stuck for
+# FUZZ_HANG_SECONDS (default 60) stops the run (-timeout), and each is replayed alone: it is a
+# finding if it needs more than 1 s of CPU time. Findings are kept in
 # $FUZZ_WORK/<target>/artifacts/ and the script exits 1. New corpus entries go to
 # $FUZZ_WORK/<target>/corpus/, never into tests/fuzz/corpus (FUZZ_WORK defaults to
 # build/fuzz/run). Per target it prints wall and CPU seconds, executions and final coverage
@@ -43,9 +44,8 @@ run_one() {
   local binary=$source_dir/build/fuzz/tests/fuzz/fuzz_$name
   rm -rf "$dir/artifacts"
   mkdir -p "$dir/corpus" "$dir/artifacts"
-  local args=(-max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=2048
-              -fork=1 -ignore_timeouts=1 -ignore_crashes=1 -ignore_ooms=1
-              -artifact_prefix="$dir/artifacts/")
+  local args=(-max_total_time="$seconds" -timeout="${FUZZ_HANG_SECONDS:-60}" -report_slow_units=1 -rss_limit_mb=2048
+              -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/artifacts/")
   [ -f "tests/fuzz/$name.dict" ] && args+=(-dict="tests/fuzz/$name.dict")
   local inputs=("$dir/corpus" "tests/fuzz/corpus/$name")
   [ -d "tests/fuzz/regressions/$name" ] && inputs+=("tests/fuzz/regressions/$name")
@@ -67,27 +67,24 @@ for name in "${targets[@]}"; do
   dir=$work/$name
   status=$(cat "$dir/status")
   read -r wall user sys <"$dir/time" || true
-  # Fork mode's progress lines: "#EXECS: cov: N ft: N corp: ... exec/s: N oom/timeout/crash: ..."
-  last=$(grep -E '^#[0-9]+: cov:' "$dir/log" | tail -1 || true)
-  executions=$(sed -E 's/^#([0-9]+):.*/\1/' <<<"$last")
-  per_second=$(grep -oE 'exec/s:? [0-9]+' <<<"$last" | grep -oE '[0-9]+$' || true)
-  coverage=$(grep -oE 'cov: [0-9]+' <<<"$last" | cut -d' ' -f2 || true)
-  features=$(grep -oE 'ft: [0-9]+' <<<"$last" | cut -d' ' -f2 || true)
-  # Timeouts count only if the input needs more than 1 s of CPU on its own (see the top).
-  for artifact in "$dir"/artifacts/timeout-*; do
+  executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
+  per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -1)
+  coverage=$(grep -oE 'cov: [0-9]+' "$dir/log" | tail -1 | cut -d' ' -f2 || true)
+  features=$(grep -oE 'ft: [0-9]+' "$dir/log" | tail -1 | cut -d' ' -f2 || true)
+  # Slow inputs count only if they need more than 1 s of CPU on their own (see the top).
+  for artifact in "$dir"/artifacts/slow-unit-* "$dir"/artifacts/timeout-*; do
     [ -e "$artifact" ] || continue
     cpu_used=$({ TIMEFORMAT='%U %S'; time "build/fuzz/tests/fuzz/fuzz_$name" -runs=1 "$artifact" >/dev/null 2>&1 ; } 2>&1 |
                awk '{ print $1 + $2 }')
     if awk -v t="$cpu_used" 'BEGIN { exit !(t <= 1.0) }'; then
       mkdir -p "$dir/slow-under-load"
       mv "$artifact" "$dir/slow-under-load/"  # kept for a look, not a finding
-      echo "$name: $(basename "$artifact") takes ${cpu_used}s CPU alone: not a timeout" >&2
+      echo "$name: $(basename "$artifact") takes ${cpu_used} s CPU alone (process start included): not a finding" >&2
     fi
   done
   result=ok
-  # In fork mode libFuzzer exits non-zero after any ignored finding, so the artifacts decide; a
-  # run that did not reach its end (no "fuzzed for" line) is a failure too.
-  if [ -n "$(ls -A "$dir/artifacts")" ] || { [ "$status" != 0 ] && ! grep -q '^INFO: fuzzed for' "$dir/log"; }; then
+  # A timeout that proved fast alone ends the run with status 70 but is not a finding.
+  if [ -n "$(ls -A "$dir/artifacts")" ] || { [ "$status" != 0 ] && [ "$status" != 70 ]; }; then
     result="FINDING (status $status): $(ls "$dir/artifacts" | tr '\n' ' ')see $dir/log"
     failed=1
   fi

@@ -73,9 +73,9 @@ inline std::string shape_string(const std::vector<std::int64_t>& shape) {
 
 class TensorFile {
  public:
-  /// Largest JSON header accepted (16 MiB). Real headers are tens of kilobytes (ViT-L/14: about
-  /// 60 KB); the cap keeps a hostile length field from making us parse gigabytes, and bounds the
-  /// parsed JSON's memory to a few hundred megabytes (docs/reliability.md).
+  /// Largest JSON header accepted (16 MiB). Real headers are tens of kilobytes; the cap keeps a
+  /// hostile length field from making us parse gigabytes, and bounds the parsed JSON's memory to
+  /// a few hundred megabytes (460 MB at worst, measured: docs/reliability.md).
   static constexpr std::uint64_t max_header_bytes = std::uint64_t{16} << 20;
   /// Most tensors accepted in one file (a 256-layer model has about 6,200).
   static constexpr std::size_t max_tensor_count = 65536;
