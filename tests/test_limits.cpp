@@ -155,6 +155,10 @@ TEST(Limits, JpegHuffmanTableWithMoreThan256CodesIsRefused) {
   jpeg += "\xff\xd9";
   expect_error([&] { clip::decode_image_memory(jpeg.data(), jpeg.size(), "dht.jpg"); },
                "dht.jpg: corrupt JPEG (a Huffman table has more than 256 codes)");
+  // stb skips 0xFF fill bytes before SOI, so the guard must too (found by the fuzzer).
+  const std::string filled = "\xff\xff\xff" + jpeg.substr(1);
+  expect_error([&] { clip::decode_image_memory(filled.data(), filled.size(), "fill.jpg"); },
+               "fill.jpg: corrupt JPEG (a Huffman table has more than 256 codes)");
 }
 
 TEST(Limits, PngChunkLongerThanTheFileIsRefusedBeforeAllocating) {

@@ -99,6 +99,15 @@ inline bool starts_with(const std::uint8_t* data, std::size_t size, const char* 
   return size >= n && std::memcmp(data, magic, n) == 0;
 }
 
+/// Where a JPEG's SOI marker ends, or 0 if the data is not a JPEG to stb: stb (like libjpeg)
+/// skips any number of 0xFF fill bytes before the marker's D8, so FF FF D8 is a JPEG too.
+inline std::size_t jpeg_soi_end(const std::uint8_t* data, std::size_t size) {
+  if (size < 2 || data[0] != 0xFF) return 0;
+  std::size_t pos = 1;
+  while (pos < size && data[pos] == 0xFF) ++pos;
+  return pos < size && data[pos] == 0xD8 ? pos + 1 : 0;
+}
+
 /// What stb should be asked for: the Pillow mode and whether to load 16-bit samples.
 struct DecodePlan {
   PixelMode mode = PixelMode::RGB;
@@ -227,7 +236,7 @@ inline DecodePlan tga_plan(const std::uint8_t* data, std::size_t size, int stb_c
 
 inline DecodePlan plan_decode(const std::uint8_t* data, std::size_t size, int stb_channels, bool stb_16bit) {
   if (starts_with(data, size, "\x89PNG\r\n\x1a\n")) return png_plan(data, size, stb_channels);
-  if (starts_with(data, size, "\xff\xd8")) return {stb_channels == 1 ? PixelMode::Gray : PixelMode::RGB, false};
+  if (jpeg_soi_end(data, size)) return {stb_channels == 1 ? PixelMode::Gray : PixelMode::RGB, false};
   if (starts_with(data, size, "BM")) return bmp_plan(data, size);
   if (starts_with(data, size, "GIF8")) return gif_plan(data, size);
   // PNM: Pillow opens 16-bit P5 files as "I"; P6 and 8-bit files keep their 8-bit modes.
@@ -331,7 +340,7 @@ inline bool has_jpeg_end_marker(const std::uint8_t* data, std::size_t size) {
 // (fixed upstream in 2.28). Walk the markers, across the scans of a progressive file, and
 // refuse such a table first. Returns false only for a bad table; truncation is found elsewhere.
 inline bool jpeg_huffman_tables_valid(const std::uint8_t* data, std::size_t size) {
-  std::size_t pos = 2;  // after SOI
+  std::size_t pos = jpeg_soi_end(data, size);
   while (pos + 1 < size) {
     if (data[pos] != 0xFF) {  // entropy-coded data of a scan: find the next real marker
       ++pos;
@@ -419,7 +428,7 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
   const int length = static_cast<int>(size);
 
   // Before stb sees the file: reading the header already builds Huffman tables.
-  if (detail::starts_with(bytes, size, "\xff\xd8") && !detail::jpeg_huffman_tables_valid(bytes, size))
+  if (detail::jpeg_soi_end(bytes, size) && !detail::jpeg_huffman_tables_valid(bytes, size))
     throw Error(name + ": corrupt JPEG (a Huffman table has more than 256 codes)");
 
   if (detail::starts_with(bytes, size, "\x89PNG\r\n\x1a\n")) {
@@ -443,7 +452,7 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
                 std::to_string(options.max_pixels) + " (DecodeOptions::max_pixels)");
 
   // stb decodes a JPEG cut short as if the rest were gray; Pillow refuses it as truncated.
-  if (detail::starts_with(bytes, size, "\xff\xd8") && !detail::has_jpeg_end_marker(bytes, size))
+  if (detail::jpeg_soi_end(bytes, size) && !detail::has_jpeg_end_marker(bytes, size))
     throw Error(name + ": truncated JPEG (no end-of-image marker)");
 
   if (!detail::uncompressed_pixel_data_complete(bytes, size))
