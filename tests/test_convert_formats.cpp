@@ -473,7 +473,7 @@ TEST(Preprocess, SquashMatchesPillowsResizeOfBothSides) {
   } cases[] = {{97, 53, true, 40, "pattern_RGB_97x53_squash40.png"}, {31, 77, false, 24, "pattern_L_31x77_squash24.png"}};
   for (const Case& c : cases) {
     const clip::Image expected = clip::decode_image_file(data + c.expected);
-    const clip::Image squashed = clip::resize_and_crop(pattern(c.width, c.height, c.rgb), c.size, true);
+    const clip::Image squashed = clip::resize_and_crop(pattern(c.width, c.height, c.rgb), c.size, {true});
     ASSERT_EQ(squashed.width, c.size);
     ASSERT_EQ(squashed.height, c.size);
     EXPECT_TRUE(squashed.pixels == expected.pixels) << c.expected << ": not pixel-exact with Pillow";

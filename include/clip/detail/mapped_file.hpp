@@ -1,6 +1,7 @@
 #pragma once
 // MappedFile: a whole file's bytes, read-only. POSIX systems memory-map it, so tensors used in
-// place are paged in on first use and shared between processes; elsewhere it is read.
+// place are paged in on first use and shared between processes; elsewhere it is read. It can
+// also own bytes that are already in memory (from_bytes), so readers work on buffers too.
 
 #include <clip/detail/page_advice.hpp>
 #include <clip/detail/read_file.hpp>
@@ -36,14 +37,24 @@ class MappedFile {
         throw Error(path + ": cannot memory-map (" + std::strerror(error) + ")");
       }
       mapping_ = static_cast<const std::uint8_t*>(mapping);
+      mapped_ = true;
     }
     ::close(fd);
 #else
     const std::string contents = read_file(path, SIZE_MAX);
     buffer_.assign(contents.begin(), contents.end());
     size_ = buffer_.size();
-    mapping_ = reinterpret_cast<const std::uint8_t*>(buffer_.data());
+    mapping_ = buffer_.data();
 #endif
+  }
+
+  /// Owns `bytes` instead of a file's contents (no page advice applies).
+  static MappedFile from_bytes(std::vector<std::uint8_t> bytes) {
+    MappedFile file;
+    file.buffer_ = std::move(bytes);
+    file.size_ = file.buffer_.size();
+    file.mapping_ = file.buffer_.empty() ? nullptr : file.buffer_.data();
+    return file;
   }
 
   MappedFile(const MappedFile&) = delete;
@@ -55,7 +66,7 @@ class MappedFile {
   }
   ~MappedFile() {
 #ifdef CLIP_HAS_MMAP
-    if (mapping_ != nullptr) ::munmap(const_cast<std::uint8_t*>(mapping_), size_);
+    if (mapped_) ::munmap(const_cast<std::uint8_t*>(mapping_), size_);
 #endif
   }
 
@@ -73,7 +84,7 @@ class MappedFile {
   /// Only a mapping takes page advice: read into buffer_, the bytes are ordinary heap memory.
   void advise(const std::uint8_t* begin, std::size_t bytes, PageAdvice advice) const {
 #ifdef CLIP_HAS_MMAP
-    if (mapping_ != nullptr) advise_pages(begin, bytes, advice);
+    if (mapped_) advise_pages(begin, bytes, advice);
 #else
     (void)begin;
     (void)bytes;
@@ -81,15 +92,19 @@ class MappedFile {
 #endif
   }
 
+  MappedFile() = default;
+
   void swap(MappedFile& other) noexcept {
     std::swap(mapping_, other.mapping_);
+    std::swap(mapped_, other.mapped_);
     std::swap(size_, other.size_);
     std::swap(buffer_, other.buffer_);
   }
 
   const std::uint8_t* mapping_ = nullptr;
   std::size_t size_ = 0;
-  std::vector<char> buffer_;  // only used without mmap
+  bool mapped_ = false;               // mapping_ is an mmap to unmap
+  std::vector<std::uint8_t> buffer_;  // the bytes when not mapped
 };
 
 }  // namespace clip::detail

@@ -111,7 +111,14 @@ class ThreadPool {
       done_.wait(lock, [&] { return remaining_.load() == 0; });
     }
     job_.store(nullptr);
-    if (error_) std::rethrow_exception(error_);
+    if (error_) {
+      // Moved out before rethrowing, so the exception is released on this thread and never by
+      // the next job's reset of error_ on another (found by ThreadSanitizer, whose view of
+      // libstdc++'s uninstrumented reference count cannot see that the old release was safe).
+      std::exception_ptr error = std::move(error_);
+      error_ = nullptr;
+      std::rethrow_exception(error);
+    }
   }
 
  private:

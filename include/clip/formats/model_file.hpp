@@ -7,6 +7,7 @@
 #include <clip/formats/tensor_file.hpp>
 
 #include <string>
+#include <utility>
 
 namespace clip {
 
@@ -17,7 +18,11 @@ inline constexpr const char* merges_tensor_name = "tokenizer.merges";
 
 class ModelFile {
  public:
-  explicit ModelFile(const std::string& path) : tensors_(path) {
+  explicit ModelFile(const std::string& path) : ModelFile(TensorFile(path)) {}
+
+  /// Checks a model file already opened (e.g. TensorFile::from_bytes for a file in memory).
+  explicit ModelFile(TensorFile tensors) : tensors_(std::move(tensors)) {
+    const std::string& path = tensors_.path();
     const auto& metadata = tensors_.metadata();
     auto field = [&](const char* key) -> const std::string& {
       auto found = metadata.find(key);

@@ -51,12 +51,20 @@ inline std::string shape_string(const std::vector<std::int64_t>& shape) {
 
 class TensorFile {
  public:
-  /// Largest JSON header accepted. Real headers are tens of kilobytes; the cap keeps a hostile
-  /// length field from making us allocate or parse gigabytes.
-  static constexpr std::uint64_t max_header_bytes = 100u << 20;
+  /// Largest JSON header accepted (16 MiB). Real headers are tens of kilobytes; the cap keeps a
+  /// hostile length field from making us parse gigabytes, and bounds the parsed JSON's memory to
+  /// a few hundred megabytes (460 MB at worst, measured: docs/reliability.md).
+  static constexpr std::uint64_t max_header_bytes = std::uint64_t{16} << 20;
+  /// Most tensors accepted in one file (a 256-layer model has about 6,200).
+  static constexpr std::size_t max_tensor_count = 65536;
 
   /// Maps (or reads) `path` and validates its header; throws clip::Error naming the file.
   explicit TensorFile(const std::string& path) : path_(path), file_(path) { parse_header(); }
+
+  /// Validates a safetensors image already in memory (taking it over); `name` is used in errors.
+  static TensorFile from_bytes(std::vector<std::uint8_t> bytes, const std::string& name) {
+    return TensorFile(name, detail::MappedFile::from_bytes(std::move(bytes)));
+  }
 
   TensorFile(const TensorFile&) = delete;
   TensorFile& operator=(const TensorFile&) = delete;
@@ -135,6 +143,10 @@ class TensorFile {
   }
 
  private:
+  TensorFile(const std::string& name, detail::MappedFile file) : path_(name), file_(std::move(file)) {
+    parse_header();
+  }
+
   [[noreturn]] void fail(const std::string& what) const { throw Error(path_ + ": " + what); }
 
   void parse_header() {
@@ -176,6 +188,8 @@ class TensorFile {
         }
         continue;
       }
+      if (tensors_.size() == max_tensor_count)
+        fail("more than " + std::to_string(max_tensor_count) + " tensors (TensorFile::max_tensor_count)");
       tensors_.push_back(parse_entry(name, entry, data_size));
     }
 

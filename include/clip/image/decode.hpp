@@ -109,6 +109,15 @@ inline bool starts_with(const std::uint8_t* data, std::size_t size, const char* 
   return size >= n && std::memcmp(data, magic, n) == 0;
 }
 
+/// Where a JPEG's SOI marker ends, or 0 if the data is not a JPEG to stb: stb (like libjpeg)
+/// skips any number of 0xFF fill bytes before the marker's D8, so FF FF D8 is a JPEG too.
+inline std::size_t jpeg_soi_end(const std::uint8_t* data, std::size_t size) {
+  if (size < 2 || data[0] != 0xFF) return 0;
+  std::size_t pos = 1;
+  while (pos < size && data[pos] == 0xFF) ++pos;
+  return pos < size && data[pos] == 0xD8 ? pos + 1 : 0;
+}
+
 /// What stb should be asked for: the Pillow mode and whether to load 16-bit samples.
 struct DecodePlan {
   PixelMode mode = PixelMode::RGB;
@@ -237,7 +246,7 @@ inline DecodePlan tga_plan(const std::uint8_t* data, std::size_t size, int stb_c
 
 inline DecodePlan plan_decode(const std::uint8_t* data, std::size_t size, int stb_channels, bool stb_16bit) {
   if (starts_with(data, size, "\x89PNG\r\n\x1a\n")) return png_plan(data, size, stb_channels);
-  if (starts_with(data, size, "\xff\xd8")) return {stb_channels == 1 ? PixelMode::Gray : PixelMode::RGB, false};
+  if (jpeg_soi_end(data, size)) return {stb_channels == 1 ? PixelMode::Gray : PixelMode::RGB, false};
   if (starts_with(data, size, "BM")) return bmp_plan(data, size);
   if (starts_with(data, size, "GIF8")) return gif_plan(data, size);
   // PNM: Pillow opens 16-bit P5 files as "I"; P6 and 8-bit files keep their 8-bit modes.
@@ -336,6 +345,82 @@ inline bool has_jpeg_end_marker(const std::uint8_t* data, std::size_t size) {
   return false;
 }
 
+// stb_image 2.27 (Debian 12's) builds a Huffman table from a DHT segment without checking
+// that its 16 code-length counts sum to at most 256, so a hostile JPEG writes past the table
+// (fixed upstream in 2.28). Walk the markers, across the scans of a progressive file, and
+// refuse such a table first. Returns false only for a bad table; truncation is found elsewhere.
+inline bool jpeg_huffman_tables_valid(const std::uint8_t* data, std::size_t size) {
+  std::size_t pos = jpeg_soi_end(data, size);
+  while (pos + 1 < size) {
+    if (data[pos] != 0xFF) {  // entropy-coded data of a scan: find the next real marker
+      ++pos;
+      continue;
+    }
+    const std::uint8_t marker = data[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    pos += 2;
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
+    if (marker == 0xD9) return true;  // EOI
+    if (pos + 2 > size) return true;
+    const std::size_t length = (std::size_t{data[pos]} << 8) | data[pos + 1];
+    if (length < 2) return true;  // stb refuses it
+    if (marker == 0xC4) {
+      // As stb reads it: tables until the segment's length is used up, bytes past the end of
+      // the data read as zero.
+      auto byte_at = [&](std::size_t i) -> std::size_t { return i < size ? data[i] : 0; };
+      std::size_t table = pos + 2;
+      for (std::ptrdiff_t remaining = static_cast<std::ptrdiff_t>(length) - 2; remaining > 0;) {
+        std::size_t symbols = 0;
+        for (std::size_t i = 1; i <= 16; ++i) symbols += byte_at(table + i);
+        if (symbols > 256) return false;
+        table += 17 + symbols;
+        remaining -= static_cast<std::ptrdiff_t>(17 + symbols);
+      }
+    }
+    pos += length;
+  }
+  return true;
+}
+
+// stb_image 2.27 grows its IDAT buffer to a chunk's declared length before reading the chunk,
+// so a 100-byte PNG claiming a 2 GB chunk makes it allocate 2 GB. Every chunk up to IEND must
+// fit in the file. Returns the offset of the first chunk that does not, or 0 when all fit.
+inline std::size_t png_chunk_past_end(const std::uint8_t* data, std::size_t size) {
+  std::size_t pos = 8;  // after the signature
+  while (pos + 8 <= size) {
+    const std::uint64_t length = read_u32_be(data + pos);
+    if (length + 12 > size - pos) return pos;
+    if (std::memcmp(data + pos + 4, "IEND", 4) == 0) return 0;
+    pos += 12 + static_cast<std::size_t>(length);
+  }
+  return 0;  // a cut-off chunk header: stb reports the file as truncated
+}
+
+// stb_image 2.27 reads a PNM header's width, height and maxval into an int without an
+// overflow check (undefined behaviour; fixed upstream in 2.28). Scan the three numbers as stb
+// does and refuse any above INT_MAX / 10, which no image under the pixel limit needs.
+inline bool pnm_header_numbers_fit(const std::uint8_t* data, std::size_t size) {
+  if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6')) return true;
+  auto is_space = [](std::uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  std::size_t pos = 2;
+  for (int number = 0; number < 3; ++number) {
+    for (;;) {  // whitespace, then a '#' comment to the end of its line, repeatedly
+      while (pos < size && is_space(data[pos])) ++pos;
+      if (pos >= size || data[pos] != '#') break;
+      while (pos < size && data[pos] != '\n' && data[pos] != '\r') ++pos;
+    }
+    std::uint64_t value = 0;
+    for (; pos < size && data[pos] >= '0' && data[pos] <= '9'; ++pos) {
+      value = value * 10 + (data[pos] - '0');
+      if (value > INT_MAX / 10) return false;
+    }
+  }
+  return true;
+}
+
 inline std::string stb_reason() {
   const char* reason = stbi_failure_reason();
   return reason ? reason : "unknown reason";
@@ -353,7 +438,8 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
   const int length = static_cast<int>(size);
 
   // stb decodes a JPEG cut short as if the rest were gray; Pillow refuses it as truncated.
-  const bool jpeg = detail::starts_with(bytes, size, "\xff\xd8");
+  // (jpeg_soi_end skips 0xFF fill bytes before the start marker, as stb does.)
+  const bool jpeg = detail::jpeg_soi_end(bytes, size) != 0;
   if (jpeg && !detail::has_jpeg_end_marker(bytes, size))
     throw Error(name + ": truncated JPEG (no end-of-image marker)");
 #ifdef CLIP_HAVE_LIBJPEG
@@ -379,6 +465,20 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
                   std::to_string(png_width * png_height) + " pixels exceeds the limit of " +
                   std::to_string(options.max_pixels) + " (DecodeOptions::max_pixels)");
   }
+
+  // Guards in front of stb_image 2.27's known bugs (docs/reliability.md), before stb sees the
+  // file: reading the header already builds Huffman tables.
+  if (jpeg && !detail::jpeg_huffman_tables_valid(bytes, size))
+    throw Error(name + ": corrupt JPEG (a Huffman table has more than 256 codes)");
+
+  if (detail::starts_with(bytes, size, "\x89PNG\r\n\x1a\n")) {
+    if (const std::size_t chunk = detail::png_chunk_past_end(bytes, size))
+      throw Error(name + ": truncated PNG (the chunk at byte " + std::to_string(chunk) + " claims " +
+                  std::to_string(detail::read_u32_be(bytes + chunk)) + " bytes, past the end of the file)");
+  }
+
+  if (!detail::pnm_header_numbers_fit(bytes, size))
+    throw Error(name + ": PNM header has a number above " + std::to_string(INT_MAX / 10));
 
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))

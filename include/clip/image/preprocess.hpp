@@ -27,6 +27,10 @@ struct PreprocessOptions {
   std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
   bool squash = false;  ///< resize both sides to image_size (open_clip's "squash"), no crop
+  /// Refuse images whose short-side resize (before the center crop) would exceed this many
+  /// pixels: a 1 x 50,000 strip resized to 224 would be 224 x 11,200,000 pixels (7.5 GB of RGB).
+  /// The default is DecodeOptions' limit, so it only refuses images narrower than about 1:1800.
+  std::uint64_t max_resized_pixels = DecodeOptions{}.max_pixels;
 };
 
 /// The preprocessing a model was trained with: its input size, mean, std and resize mode.
@@ -41,14 +45,30 @@ struct ResizedSize {
   int height;
 };
 
+/// The long side torchvision's Resize(size) gives: int(size * long / short) (Python's true
+/// division, then truncation), in double so that an extreme aspect ratio cannot overflow.
+inline double resized_long_side(int width, int height, int size) {
+  const int short_side = width <= height ? width : height;
+  const int long_side = width <= height ? height : width;
+  return std::floor(static_cast<double>(size) * long_side / short_side);
+}
+
 /// torchvision's Resize(int): the short side becomes `size`, the long side
-/// int(size * long / short) (Python's true division, then truncation).
+/// int(size * long / short). Callers check the size first (check_resized_size).
 inline ResizedSize short_side_resize(int width, int height, int size) {
   const bool width_is_short = width <= height;
-  const int short_side = width_is_short ? width : height;
-  const int long_side = width_is_short ? height : width;
-  const int new_long = static_cast<int>(static_cast<double>(size) * long_side / short_side);
+  const int new_long = static_cast<int>(resized_long_side(width, height, size));
   return width_is_short ? ResizedSize{size, new_long} : ResizedSize{new_long, size};
+}
+
+/// Refuses a resize whose output (before the crop) would pass max_pixels.
+inline void check_resized_size(int width, int height, int size, std::uint64_t max_pixels) {
+  const double pixels = resized_long_side(width, height, size) * size;
+  if (pixels > static_cast<double>(max_pixels))
+    throw Error("preprocess: resizing a " + std::to_string(width) + "x" + std::to_string(height) +
+                " image to short side " + std::to_string(size) + " makes " +
+                std::to_string(static_cast<std::uint64_t>(pixels)) + " pixels before the crop, over the limit of " +
+                std::to_string(max_pixels) + " (PreprocessOptions::max_resized_pixels)");
 }
 
 /// torchvision's CenterCrop offset: int(round((in - out) / 2.0)), Python rounding half to even.
@@ -150,7 +170,9 @@ inline void check_options(const PreprocessOptions& options) {
 
 /// Resize (short side) and center-crop in the image's own mode, then convert("RGB"); with
 /// `squash`, resize to size x size (the crop is then a no-op).
-inline Plane<std::uint8_t> resize_crop_to_rgb8(const Image& image, int size, bool squash = false) {
+inline Plane<std::uint8_t> resize_crop_to_rgb8(const Image& image, int size, bool squash,
+                                               std::uint64_t max_resized_pixels) {
+  if (!squash) check_resized_size(image.width, image.height, size, max_resized_pixels);
   const ResizedSize target = squash ? ResizedSize{size, size} : short_side_resize(image.width, image.height, size);
   const bool resize = target.width != image.width || target.height != image.height;
   const std::size_t pixel_count = static_cast<std::size_t>(image.width) * image.height;
@@ -205,13 +227,20 @@ inline Plane<std::uint8_t> resize_crop_to_rgb8(const Image& image, int size, boo
 
 }  // namespace detail
 
+/// How resize_and_crop resizes: the short side to the size, then a center crop (the reference's
+/// transform), or both sides to the size ("squash", open_clip); and the resize's pixel limit.
+struct ResizeOptions {
+  bool squash = false;
+  std::uint64_t max_resized_pixels = PreprocessOptions{}.max_resized_pixels;
+};
+
 /// The S x S RGB image the reference feeds ToTensor: resized, center-cropped (or squashed), converted.
-inline Image resize_and_crop(const Image& image, int image_size, bool squash = false) {
+inline Image resize_and_crop(const Image& image, int image_size, const ResizeOptions& resize = {}) {
   detail::check_image(image);
   PreprocessOptions options;
   options.image_size = image_size;
   detail::check_options(options);
-  detail::Plane<std::uint8_t> rgb = detail::resize_crop_to_rgb8(image, image_size, squash);
+  detail::Plane<std::uint8_t> rgb = detail::resize_crop_to_rgb8(image, image_size, resize.squash, resize.max_resized_pixels);
   Image out;
   out.width = rgb.width;
   out.height = rgb.height;
@@ -229,7 +258,8 @@ void preprocess_image(const Image& image, const PreprocessOptions& options, Scal
   detail::check_image(image);
   detail::check_options(options);
   const int size = options.image_size;
-  const detail::Plane<std::uint8_t> rgb = detail::resize_crop_to_rgb8(image, size, options.squash);
+  const detail::Plane<std::uint8_t> rgb =
+      detail::resize_crop_to_rgb8(image, size, options.squash, options.max_resized_pixels);
   const std::size_t plane_size = static_cast<std::size_t>(size) * size;
   for (int c = 0; c < 3; ++c) {
     const float mean = options.mean[c];

@@ -363,6 +363,10 @@ class Tokenizer {
     return tokenizer;
   }
 
+  /// Longest text encode accepts (1 MiB, some 200,000 tokens; CLIP reads 77). Bounds the work
+  /// and memory one hostile text can cost (about 20 bytes per byte of text while encoding).
+  static constexpr std::size_t max_text_bytes = std::size_t{1} << 20;
+
   /// Header line and the merges in use, one per line: what a model file stores.
   const std::string& merges_text() const { return merges_text_; }
   std::int32_t sot_id() const { return sot_id_; }
@@ -372,6 +376,10 @@ class Tokenizer {
   /// SimpleTokenizer.encode: BPE ids without SOT/EOT. "<|startoftext|>" and "<|endoftext|>"
   /// in the text become their special ids, as in the reference.
   std::vector<std::int32_t> encode(std::string_view text, InvalidUtf8 policy = InvalidUtf8::replace) const {
+    if (text.size() > max_text_bytes)
+      throw Error("tokenizer: text \"" + detail::abbreviate_for_message(text) + "\" has " +
+                  std::to_string(text.size()) + " bytes, more than the limit of " + std::to_string(max_text_bytes) +
+                  " (Tokenizer::max_text_bytes)");
     std::u32string code_points;
     std::size_t error_offset = 0;
     if (!detail::decode_utf8(text, policy == InvalidUtf8::replace, code_points, &error_offset))
