@@ -29,3 +29,4 @@
 #include <clip/analysis/zero_shot.hpp>
 #include <clip/analysis/search.hpp>
 #include <clip/analysis/collection.hpp>
+// clip/analysis/approximate_search.hpp (hnswlib) is left out: include it in one file only.

@@ -71,7 +71,7 @@ inline std::string dump_json_line(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-inline std::string read_text_file(const std::string& path) {
+inline std::string read_caption_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw Error(path + ": cannot open caption file");
   return std::string(std::istreambuf_iterator<char>(file), {});
@@ -141,7 +141,7 @@ ShardReport embed_shard(EmbeddingPipeline<Scalar>& pipeline, const ShardInput& s
             item.path = file.path;
             if (!file.caption_path.empty()) {
               try {
-                item.caption = detail::read_text_file(file.caption_path);
+                item.caption = detail::read_caption_file(file.caption_path);
               } catch (const Error& error) {
                 item.error = error.what();
               }
