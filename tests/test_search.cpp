@@ -4,6 +4,7 @@
 #include "test_support.hpp"
 
 #include <clip/analysis/collection.hpp>
+#include <clip/analysis/approximate_search.hpp>
 #include <clip/analysis/search.hpp>
 #include <clip/detail/atomic_write.hpp>
 

@@ -4,6 +4,7 @@
 
 #define CLIP_STB_IMAGE_IMPLEMENTATION
 #include <clip/analysis/collection.hpp>
+#include <clip/analysis/approximate_search.hpp>
 #include <clip/analysis/search.hpp>
 #include <clip/clip.hpp>
 

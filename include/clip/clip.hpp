@@ -29,5 +29,7 @@
 #include <clip/pipeline/sharded_output.hpp>
 #include <clip/analysis/zero_shot.hpp>
 #include <clip/analysis/geometry.hpp>
-// Not included here: <clip/analysis/search.hpp> and <clip/analysis/collection.hpp>. hnswlib's
-// header defines global variables, so a program includes them in one of its files only.
+#include <clip/analysis/search.hpp>
+#include <clip/analysis/collection.hpp>
+// clip/analysis/approximate_search.hpp (hnswlib) is left out: hnswlib's header defines global
+// variables, so a program includes it in one of its files only.

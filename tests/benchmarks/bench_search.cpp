@@ -7,6 +7,7 @@
 // ExactQuery/Q: Q queries at once. ApproximateQuery/ef: one query at a time (per-query time),
 // recall measured on 200 queries. The index build time is printed once.
 
+#include <clip/analysis/approximate_search.hpp>
 #include <clip/analysis/search.hpp>
 #include <clip/threading.hpp>
 

@@ -6,11 +6,7 @@
 // blocks are shared out over clip's threads. Rows are read straight from memory (e.g. a
 // memory-mapped .npy), so the collection need not fit in RAM twice, only the block scores.
 //
-// ApproximateIndex (hnswlib, when the build found it): an HNSW graph over the L2-normalised
-// rows with inner-product distance, i.e. cosine; measure its recall against exact_search.
-//
-// hnswlib's header defines global variables (its SIMD function pointers), so include this
-// header in one translation unit of a program; <clip/clip.hpp> leaves it out for that reason.
+// Approximate search (hnswlib) is in approximate_search.hpp; recall_at_k measures it here.
 
 #include <clip/detail/parallel.hpp>
 #include <clip/error.hpp>
@@ -153,89 +149,3 @@ inline double recall_at_k(const std::vector<std::vector<SearchHit>>& approximate
 
 }  // namespace clip
 
-#if __has_include(<hnswlib/hnswlib.h>)
-#include <hnswlib/hnswlib.h>
-#define CLIP_HAVE_HNSWLIB 1
-
-namespace clip {
-
-struct ApproximateIndexOptions {
-  std::size_t M = 16;                 // graph degree (hnswlib's M)
-  std::size_t ef_construction = 200;  // candidate list while building
-  std::size_t ef_search = 128;        // candidate list while searching (>= k)
-  std::size_t seed = 100;
-};
-
-/// An HNSW index (hnswlib) over the L2-normalised rows: inner product of unit vectors = cosine.
-class ApproximateIndex {
- public:
-  ApproximateIndex(const std::vector<EmbeddingBlock>& blocks, std::size_t dim, ApproximateIndexOptions options = {})
-      : dim_(dim), options_(options), space_(dim) {
-    std::size_t total = 0;
-    for (const EmbeddingBlock& block : blocks) {
-      if (block.rows && block.dim != dim)
-        throw Error("ApproximateIndex: rows have " + std::to_string(block.dim) + " values, expected " + std::to_string(dim));
-      total += block.rows;
-    }
-    if (total == 0) throw Error("ApproximateIndex: the collection is empty");
-    index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(&space_, total, options.M, options.ef_construction,
-                                                                options.seed);
-    struct Row {
-      const float* data;
-      std::size_t label;
-    };
-    std::vector<Row> rows;
-    rows.reserve(total);
-    for (const EmbeddingBlock& block : blocks)
-      for (std::size_t r = 0; r < block.rows; ++r) rows.push_back({block.data + r * dim, block.first_row + r});
-    // hnswlib's addPoint may run on several threads at once (it locks per node).
-    const int threads = detail::available_threads();
-    detail::parallel_for(threads, threads, [&](int part) {
-      std::vector<float> unit(dim);
-      for (std::size_t i = part; i < rows.size(); i += threads) {
-        normalise(rows[i].data, unit.data());
-        index_->addPoint(unit.data(), rows[i].label);
-      }
-    });
-    index_->setEf(options.ef_search);
-  }
-
-  void set_ef(std::size_t ef) { index_->setEf(ef); }
-
-  /// The (about) k most similar rows to each query, best first.
-  std::vector<std::vector<SearchHit>> search(const RowMatrix<float>& queries, std::size_t k) const {
-    if (static_cast<std::size_t>(queries.cols()) != dim_)
-      throw Error("ApproximateIndex: queries have " + std::to_string(queries.cols()) + " values, expected " +
-                  std::to_string(dim_));
-    std::vector<std::vector<SearchHit>> results(static_cast<std::size_t>(queries.rows()));
-    std::vector<float> unit(dim_);
-    for (Eigen::Index q = 0; q < queries.rows(); ++q) {
-      const RowMatrix<float> row = queries.row(q);
-      normalise(row.data(), unit.data());
-      auto found = index_->searchKnn(unit.data(), k);
-      std::vector<SearchHit>& hits = results[static_cast<std::size_t>(q)];
-      while (!found.empty()) {
-        hits.push_back({static_cast<std::size_t>(found.top().second), 1.0f - found.top().first});
-        found.pop();
-      }
-      std::sort(hits.begin(), hits.end(), better_hit);
-    }
-    return results;
-  }
-
- private:
-  void normalise(const float* in, float* out) const {
-    double sum = 0;
-    for (std::size_t j = 0; j < dim_; ++j) sum += static_cast<double>(in[j]) * in[j];
-    const float scale = sum > 0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-    for (std::size_t j = 0; j < dim_; ++j) out[j] = in[j] * scale;
-  }
-
-  std::size_t dim_;
-  ApproximateIndexOptions options_;
-  hnswlib::InnerProductSpace space_;
-  std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
-};
-
-}  // namespace clip
-#endif
