@@ -179,8 +179,9 @@ std::vector<nlohmann::json> jsonl(const std::string& path) {
 }
 
 std::vector<float> npy_row(const std::string& path, std::size_t row) {
-  const clip::detail::NpyFloat32View view(path);
-  return std::vector<float>(view.data() + row * view.cols(), view.data() + (row + 1) * view.cols());
+  const clip::NpyFile view(path);
+  const float* data = view.data<float>();
+  return std::vector<float>(data + row * view.cols(), data + (row + 1) * view.cols());
 }
 
 TEST(ShardedOutput, TarShardGivesEachImagesOwnFeaturesAndReportsBadSamples) {
@@ -223,7 +224,7 @@ TEST(ShardedOutput, TarShardGivesEachImagesOwnFeaturesAndReportsBadSamples) {
   EXPECT_EQ(lines[6]["key"], "s/000");
   EXPECT_NE(lines[6]["error"].get<std::string>().find("duplicate key"), std::string::npos);
 
-  const clip::detail::NpyFloat32View images(paths.image_embeddings);
+  const clip::NpyFile images(paths.image_embeddings);
   EXPECT_EQ(images.rows(), 3u);
   EXPECT_EQ(images.cols(), 64u);
   const int sources[] = {0, 1, 5};
@@ -232,7 +233,7 @@ TEST(ShardedOutput, TarShardGivesEachImagesOwnFeaturesAndReportsBadSamples) {
         << row;
   // Captions: row 1 has none (zeros); the others equal encode_texts of the caption.
   const clip::Model<float>& model = demo_model();
-  const clip::detail::NpyFloat32View texts(paths.text_embeddings);
+  const clip::NpyFile texts(paths.text_embeddings);
   EXPECT_EQ(texts.rows(), 3u);
   const auto caption = [&](const std::string& text) {
     const clip::RowMatrix<float> f =

@@ -99,8 +99,8 @@ TEST(Search, CollectionReadsShardsInNameOrderAndSkipsErrorLines) {
   fs::create_directories(dir / "img_emb");
   fs::create_directories(dir / "metadata");
   const std::vector<float> a = {1, 0, 0, 1}, b = {0, 2};
-  clip::detail::write_file_atomically((dir / "img_emb" / "img_emb_001.npy").string(), clip::detail::npy_float32_bytes(b.data(), 1, 2));
-  clip::detail::write_file_atomically((dir / "img_emb" / "img_emb_000.npy").string(), clip::detail::npy_float32_bytes(a.data(), 2, 2));
+  clip::detail::write_file_atomically((dir / "img_emb" / "img_emb_001.npy").string(), clip::npy_bytes<float>(b.data(), 1, 2));
+  clip::detail::write_file_atomically((dir / "img_emb" / "img_emb_000.npy").string(), clip::npy_bytes<float>(a.data(), 2, 2));
   clip::detail::write_file_atomically((dir / "metadata" / "metadata_000.jsonl").string(),
                                       "{\"key\":\"x\",\"caption\":null}\n{\"key\":\"y\",\"caption\":\"c\"}\n{\"key\":\"bad\",\"error\":\"no\"}\n");
   clip::detail::write_file_atomically((dir / "metadata" / "metadata_001.jsonl").string(), "{\"key\":\"z\",\"caption\":null}\n");

@@ -5,7 +5,7 @@
 
 #include <clip/analysis/search.hpp>
 #include <clip/error.hpp>
-#include <clip/pipeline/detail/npy.hpp>
+#include <clip/formats/npy.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -37,16 +37,17 @@ class EmbeddingCollection {
     if (error) throw Error(dir.string() + ": cannot list (" + error.message() + ")");
     std::sort(shards.begin(), shards.end());
     for (const std::string& shard : shards) {
-      detail::NpyFloat32View view((dir / (prefix + shard + ".npy")).string());
-      if (!views_.empty() && view.rows() && dim_ && view.cols() != dim_)
-        throw Error(view.path() + ": rows have " + std::to_string(view.cols()) + " values, other shards " +
-                    std::to_string(dim_));
-      if (view.rows()) dim_ = view.cols();
+      const std::string path = (dir / (prefix + shard + ".npy")).string();
+      NpyFile view(path);
+      if (view.type() != NpyType::Float32) throw Error(path + ": embeddings are float64; clip-embed writes float32");
+      const auto rows = static_cast<std::size_t>(view.rows()), cols = static_cast<std::size_t>(view.cols());
+      if (!views_.empty() && rows && dim_ && cols != dim_)
+        throw Error(path + ": rows have " + std::to_string(cols) + " values, other shards " + std::to_string(dim_));
+      if (rows) dim_ = cols;
       const std::vector<std::string> keys = read_keys((fs::path(output_dir) / "metadata" / ("metadata_" + shard + ".jsonl")).string());
-      if (keys.size() != view.rows())
-        throw Error(view.path() + ": " + std::to_string(view.rows()) + " rows, but its metadata names " +
-                    std::to_string(keys.size()));
-      blocks_.push_back(EmbeddingBlock{view.data(), view.rows(), view.cols(), keys_.size()});
+      if (keys.size() != rows)
+        throw Error(path + ": " + std::to_string(rows) + " rows, but its metadata names " + std::to_string(keys.size()));
+      blocks_.push_back(EmbeddingBlock{view.data<float>(), rows, cols, keys_.size()});
       for (const std::string& key : keys) {
         keys_.push_back(key);
         shard_of_.push_back(shards_.size());
@@ -87,7 +88,7 @@ class EmbeddingCollection {
     return keys;
   }
 
-  std::vector<detail::NpyFloat32View> views_;
+  std::vector<NpyFile> views_;  // the memory maps the blocks point into
   std::vector<EmbeddingBlock> blocks_;
   std::vector<std::string> keys_;
   std::vector<std::size_t> shard_of_;

@@ -15,7 +15,7 @@
 #include <clip/detail/read_file.hpp>
 #include <clip/error.hpp>
 #include <clip/formats/tar.hpp>
-#include <clip/pipeline/detail/npy.hpp>
+#include <clip/formats/npy.hpp>
 #include <clip/pipeline/embedding_pipeline.hpp>
 #include <clip/pipeline/inputs.hpp>
 
@@ -170,13 +170,13 @@ ShardReport embed_shard(EmbeddingPipeline<Scalar>& pipeline, const ShardInput& s
     if (!any_caption) std::remove(paths.text_embeddings.c_str());  // an older run's, of other inputs
     if (any_caption) {
       detail::write_file_atomically(paths.text_embeddings,
-                                    detail::npy_float32_bytes(text_rows.data(), report.rows, embed_dim));
+                                    npy_bytes<float>(text_rows.data(), report.rows, embed_dim));
       written.push_back(paths.text_embeddings);
     }
     detail::write_file_atomically(paths.metadata, row_lines + error_lines);
     written.push_back(paths.metadata);
     detail::write_file_atomically(paths.image_embeddings,
-                                  detail::npy_float32_bytes(image_rows.data(), report.rows, embed_dim));
+                                  npy_bytes<float>(image_rows.data(), report.rows, embed_dim));
   } catch (const Error&) {
     for (const std::string& file : written) std::remove(file.c_str());  // no shard half there
     throw;
