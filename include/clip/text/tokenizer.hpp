@@ -1,7 +1,8 @@
 #pragma once
 // clip::Tokenizer: OpenAI CLIP's byte-level BPE tokenizer (simple_tokenizer.py), id for id.
-// Pipeline: html.unescape twice, strip, whitespace runs -> ' ', str.lower(), the regex
-// pre-tokenizer, UTF-8 bytes through bytes_to_unicode, BPE by merge rank. See docs/tokenizer.md.
+// Pipeline: ftfy.fix_text (clip::fix_text, on by default), html.unescape twice, strip,
+// whitespace runs -> ' ', str.lower(), the regex pre-tokenizer, UTF-8 bytes through
+// bytes_to_unicode, BPE by merge rank. See docs/tokenizer.md.
 
 #include <zlib.h>
 
@@ -25,6 +26,8 @@
 
 #include "clip/text/detail/html_unescape.hpp"
 #include "clip/text/detail/unicode.hpp"
+#include "clip/text/fix_text.hpp"
+#include "clip/text/invalid_utf8.hpp"
 #include "clip/error.hpp"
 #include "clip/types.hpp"
 
@@ -107,10 +110,14 @@ inline std::vector<TextPiece> split_pieces(std::u32string_view text) {
 
 namespace clip {
 
-/// What encode() does with bytes that are not well-formed UTF-8.
-enum class InvalidUtf8 {
-  replace,  ///< each maximal ill-formed subpart becomes U+FFFD (Python's errors="replace")
-  error,    ///< throw clip::Error naming the byte offset
+/// How encode() and tokenize() prepare a text.
+struct TokenizerOptions {
+  /// Run clip::fix_text (ftfy.fix_text) first, as OpenAI's and open_clip's tokenizers do.
+  /// Off: the text goes straight to html.unescape / whitespace / lower-case (Hugging Face's
+  /// CLIPTokenizer without ftfy installed does the same).
+  bool fix_text = true;
+  /// Bytes that are not well-formed UTF-8: replaced by U+FFFD (Python) or an error.
+  InvalidUtf8 invalid_utf8 = InvalidUtf8::replace;
 };
 
 namespace detail {
@@ -262,11 +269,17 @@ class Tokenizer {
   /// SimpleTokenizer.encode: BPE ids without SOT/EOT. "<|startoftext|>" and "<|endoftext|>"
   /// in the text become their special ids, as in the reference.
   std::vector<std::int32_t> encode(std::string_view text, InvalidUtf8 policy = InvalidUtf8::replace) const {
+    return encode(text, TokenizerOptions{true, policy});
+  }
+
+  /// encode() with explicit options (TokenizerOptions{false} skips ftfy's cleaning).
+  std::vector<std::int32_t> encode(std::string_view text, const TokenizerOptions& options) const {
     std::u32string code_points;
     std::size_t error_offset = 0;
-    if (!detail::decode_utf8(text, policy == InvalidUtf8::replace, code_points, &error_offset))
+    if (!detail::decode_utf8(text, options.invalid_utf8 == InvalidUtf8::replace, code_points, &error_offset))
       throw Error("tokenizer: text \"" + detail::abbreviate_for_message(text.substr(0, error_offset)) +
                   "\" is not valid UTF-8 at byte " + std::to_string(error_offset));
+    if (options.fix_text) code_points = clip::fix_text(std::u32string_view(code_points));
     const std::u32string lowered = detail::python_lower(detail::clean_text(code_points));
     std::vector<std::int32_t> ids;
     std::string piece;
@@ -309,6 +322,12 @@ class Tokenizer {
   /// ids and makes the last one EOT (as OpenAI's truncate=True).
   TokenMatrix tokenize(const std::vector<std::string>& texts, int context_length = 77, bool truncate = false,
                        InvalidUtf8 policy = InvalidUtf8::replace) const {
+    return tokenize(texts, context_length, truncate, TokenizerOptions{true, policy});
+  }
+
+  /// tokenize() with explicit options.
+  TokenMatrix tokenize(const std::vector<std::string>& texts, int context_length, bool truncate,
+                       const TokenizerOptions& options) const {
     if (context_length < 1)
       throw Error("tokenizer: context_length must be positive, got " + std::to_string(context_length));
     TokenMatrix result = TokenMatrix::Zero(static_cast<Eigen::Index>(texts.size()), context_length);
@@ -316,7 +335,7 @@ class Tokenizer {
     for (std::size_t row = 0; row < texts.size(); ++row) {
       std::vector<std::int32_t> ids;
       ids.push_back(sot_id_);
-      const std::vector<std::int32_t> body = encode(texts[row], policy);
+      const std::vector<std::int32_t> body = encode(texts[row], options);
       ids.insert(ids.end(), body.begin(), body.end());
       ids.push_back(eot_id_);
       if (ids.size() > capacity) {

@@ -363,7 +363,12 @@ inline bool has_c1_control(std::u32string_view text) {
   return std::any_of(text.begin(), text.end(), [](char32_t c) { return c >= 0x80 && c <= 0x9F; });
 }
 
-inline std::u32string fix_encoding(std::u32string_view text);
+inline std::u32string fix_encoding(std::u32string_view text, int depth = 0);
+
+// Bound on decode_inconsistent_utf8's recursion (a piece's fix_encoding may find mojibake in
+// a smaller piece of it, and so on): ftfy has none, but each level needs mojibake nested
+// inside mojibake that no encoding explains, so real text never goes past two.
+inline constexpr int kMaxInconsistentDepth = 4;
 
 // Length of a UTF8_DETECTOR_RE match at i: one or more of first_of_2 + 1 continuation,
 // first_of_3 + 2, first_of_4 + 3 (first alternative that fits, each time); 0 if none.
@@ -386,7 +391,7 @@ inline std::size_t utf8_detector_match(std::u32string_view t, std::size_t i) {
 // fixes.decode_inconsistent_utf8: each UTF8_DETECTOR_RE match (not preceded by a strict
 // continuation character) shorter than the text and bad on its own is replaced by its
 // fix_encoding. *matched tells whether the expression matched at all.
-inline std::u32string decode_inconsistent_utf8(std::u32string_view t, bool* matched) {
+inline std::u32string decode_inconsistent_utf8(std::u32string_view t, bool* matched, int depth) {
   std::u32string out;
   out.reserve(t.size());
   *matched = false;
@@ -396,7 +401,7 @@ inline std::u32string decode_inconsistent_utf8(std::u32string_view t, bool* matc
       if (const std::size_t length = utf8_detector_match(t, i)) {
         *matched = true;
         const std::u32string_view piece = t.substr(i, length);
-        if (length < n && is_bad(piece)) out += fix_encoding(piece);
+        if (length < n && depth < kMaxInconsistentDepth && is_bad(piece)) out += fix_encoding(piece, depth + 1);
         else out.append(piece);
         i += length;
         continue;
@@ -408,7 +413,7 @@ inline std::u32string decode_inconsistent_utf8(std::u32string_view t, bool* matc
 }
 
 // ftfy._fix_encoding_one_step_and_explain with the default configuration.
-inline std::u32string fix_encoding_one_step(std::u32string_view text) {
+inline std::u32string fix_encoding_one_step(std::u32string_view text, int depth) {
   if (text.empty()) return std::u32string(text);
   if (std::all_of(text.begin(), text.end(), [](char32_t c) { return c < 0x80; }) || !is_bad(text))
     return std::u32string(text);
@@ -423,7 +428,7 @@ inline std::u32string fix_encoding_one_step(std::u32string_view text) {
     if (std::optional<std::u32string> decoded = decode_utf8_variants(bytes)) return std::move(*decoded);
   }
   bool matched = false;
-  std::u32string fixed = decode_inconsistent_utf8(text, &matched);
+  std::u32string fixed = decode_inconsistent_utf8(text, &matched, depth);
   if (matched && fixed != text) return fixed;
   // ftfy then asks whether "windows-1252" is among the possible encodings, but its list holds
   // "sloppy-windows-1252", so the answer is always no and Latin-1 text is re-read as strict
@@ -452,10 +457,10 @@ inline std::u32string fix_encoding_one_step(std::u32string_view text) {
 inline constexpr int kMaxEncodingRounds = 32;
 
 // ftfy.fix_encoding: one step until the text stops changing.
-inline std::u32string fix_encoding(std::u32string_view text) {
+inline std::u32string fix_encoding(std::u32string_view text, int depth) {
   std::u32string current(text);
   for (int round = 0; round < kMaxEncodingRounds; ++round) {
-    std::u32string next = fix_encoding_one_step(current);
+    std::u32string next = fix_encoding_one_step(current, depth);
     if (next == current) break;
     current = std::move(next);
   }
