@@ -1,21 +1,20 @@
 // clip-zero-shot: classify images against free-text labels with a CLIP model.
 //
-//   clip-zero-shot --model M.safetensors --images examples/images --labels "red circle,blue square"
+//   clip-zero-shot --model M.safetensors --input examples/images --labels "red circle,blue square"
 //
 // Everything model-related is the library's (clip::Model, clip::ZeroShotClassifier, image
 // decoding and preprocessing); this file parses arguments and prints.
 
-#define CLIP_STB_IMAGE_IMPLEMENTATION
+#define CLIP_STB_IMAGE_IMPLEMENTATION  // header-only builds compile stb_image here (see README)
 #include <clip/clip.hpp>
 
-#include "cli.hpp"  // argument helpers shared with the tools
+#include "common/options.hpp"  // the command line shared with the tools
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -25,13 +24,6 @@
 namespace fs = std::filesystem;
 
 namespace {
-
-const char* const usage = R"(usage: clip-zero-shot --model M.safetensors (--image PATH ... | --images DIR)
-                      (--labels "cat,dog,a red car" | --labels-file FILE)
-                      [--template "a photo of a {}."]... | [--templates-file FILE]
-                      [--top-k K] [--json] [--threads N] [--cache FILE]
-Prints each image's labels sorted by probability. Files: one label or template per line.
-)";
 
 struct Options {
   std::string model;
@@ -44,52 +36,47 @@ struct Options {
   std::string cache;
 };
 
-bool is_image_file(const fs::path& path) {
-  std::string extension = path.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
-  for (const char* known : {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tga", ".pnm", ".ppm", ".pgm"})
-    if (extension == known) return true;
-  return false;
-}
+/// Parses argv into `options`; returns -1 to go on, else the exit status.
+int parse(int argc, char** argv, Options& options) {
+  clip::cli::Command command("clip-zero-shot",
+                             "Classifies images against free-text labels: each image's labels sorted by probability.");
+  CLI::App& app = command.app();
+  clip::cli::ImageInputs images;
+  std::string labels, labels_file, templates_file;
+  command.add_model(options.model);
+  command.add_images(images);
+  CLI::Option* labels_option = app.add_option("--labels", labels, "comma-separated labels: \"cat,dog,a red car\"");
+  CLI::Option* labels_file_option =
+      app.add_option("--labels-file", labels_file, "labels, one a line ('#' starts a comment line)")->type_name("FILE");
+  labels_option->excludes(labels_file_option);
+  CLI::Option* template_option =
+      app.add_option("--template", options.templates, "prompt templates, {} standing for the label "
+                                                      "(several are averaged; default \"a photo of a {}.\")")
+          ->default_str("")
+          ->type_name("STR");
+  CLI::Option* templates_file_option =
+      app.add_option("--templates-file", templates_file, "templates, one a line ('#' starts a comment line)")
+          ->type_name("FILE");
+  template_option->excludes(templates_file_option);
+  app.add_option("--top-k", options.top_k, "print the K most likely labels (0: all)")->type_name("K");
+  command.add_threads(options.threads);
+  app.add_option("--cache", options.cache, "label embeddings cache, reused when made for the same model, labels "
+                                           "and templates")
+      ->type_name("FILE");
+  clip::cli::OutputOptions output;
+  command.add_output(output);
+  if (const int status = command.parse(argc, argv); status >= 0) return status;
+  options.json = output.json;
 
-/// The image files under `dir`, recursively, in a stable order.
-std::vector<std::string> walk_images(const std::string& dir) {
-  if (!fs::is_directory(dir)) throw clip::Error(dir + ": not a directory");
-  std::vector<std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file() && is_image_file(entry.path())) files.push_back(entry.path().string());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-Options parse(int argc, char** argv) {
-  Options options;
-  using clip::cli::append;
-  clip::cli::Arguments args(argc, argv);
-  while (args.next()) {
-    const std::string arg = args.current();
-    auto value = [&] { return args.value(); };
-    if (arg == "--model") options.model = value();
-    else if (arg == "--image") options.images.push_back(value());
-    else if (arg == "--images") append(options.images, walk_images(value()));
-    else if (arg == "--labels") append(options.labels, clip::cli::split_list(value()));
-    else if (arg == "--labels-file") append(options.labels, clip::cli::read_lines(value()));
-    else if (arg == "--template") options.templates.push_back(value());
-    else if (arg == "--templates-file") append(options.templates, clip::cli::read_lines(value()));
-    else if (arg == "--top-k") options.top_k = static_cast<std::size_t>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "--json") options.json = true;
-    else if (arg == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "--cache") options.cache = value();
-    else if (arg == "-h" || arg == "--help") {
-      std::cout << usage;
-      std::exit(0);
-    } else throw clip::Error("unknown argument '" + arg + "'\n" + usage);
-  }
-  if (options.model.empty()) throw clip::Error(std::string("--model is required\n") + usage);
-  if (options.images.empty()) throw clip::Error(std::string("no images given (--image or --images)\n") + usage);
-  if (options.labels.empty()) throw clip::Error(std::string("no labels given (--labels or --labels-file)\n") + usage);
+  options.images = clip::cli::resolve_images(images, std::cerr);
+  if (options.images.empty()) throw clip::Error("no images given: use --image FILE... or --input FOLDER");
+  options.labels = labels_file.empty() ? clip::cli::split_list(labels) : clip::cli::read_lines(labels_file, true);
+  if (options.labels.empty())
+    throw clip::Error(labels_file.empty() ? "no labels given: use --labels or --labels-file"
+                                          : labels_file + ": no labels in the file");
+  if (!templates_file.empty()) options.templates = clip::cli::read_lines(templates_file, true);
   if (options.templates.empty()) options.templates.push_back("a photo of a {}.");
-  return options;
+  return -1;
 }
 
 /// A one-line progress bar on stderr, drawn only for a person watching a terminal.
@@ -133,33 +120,37 @@ int run(const Options& options) {
     if (!options.cache.empty()) classifier.save_cache(options.cache, model_hash);
   }
 
-  // Images in batches: decode and preprocess each, skipping (and reporting) the ones that fail.
+  // Images in batches: decode and preprocess each; one that fails is reported and skipped.
+  // `results` keeps the input order, failed images included (with their error).
   const clip::PreprocessOptions preprocess = clip::preprocess_options(model.config());
   nlohmann::json results = nlohmann::json::array();
   int failures = 0;
   const std::size_t batch_size = 16;
   const Progress progress("images", options.images.size(), 32);
   for (std::size_t first = 0; first < options.images.size(); first += batch_size) {
-    std::vector<std::string> paths;
+    const std::size_t end = std::min(first + batch_size, options.images.size());
+    std::vector<std::size_t> decoded;  // indices into results of the images that decoded
     std::vector<clip::Image> images;
-    for (std::size_t i = first; i < std::min(first + batch_size, options.images.size()); ++i) {
+    for (std::size_t i = first; i < end; ++i) {
       try {
         images.push_back(clip::decode_image_file(options.images[i]));
-        paths.push_back(options.images[i]);
+        decoded.push_back(results.size());
+        results.push_back({{"path", options.images[i]}});
       } catch (const clip::Error& e) {
-        std::cerr << "clip-zero-shot: skipped " << e.what() << "\n";
+        std::cerr << "clip-zero-shot: " << e.what() << "\n";
+        results.push_back({{"path", options.images[i]}, {"error", e.what()}});
         ++failures;
       }
     }
-    progress.update(std::min(first + batch_size, options.images.size()));
+    progress.update(end);
     if (images.empty()) continue;
     const auto features = model.encode_images(clip::preprocess_images(images, preprocess));
     const auto ranked = classifier.classify(features, options.top_k);
-    for (std::size_t i = 0; i < paths.size(); ++i) {
+    for (std::size_t i = 0; i < decoded.size(); ++i) {
       nlohmann::json predictions = nlohmann::json::array();
       for (const clip::Prediction& p : ranked[i])
         predictions.push_back({{"label", classifier.labels()[p.label_index]}, {"probability", p.probability}, {"logit", p.logit}});
-      results.push_back({{"path", paths[i]}, {"predictions", predictions}});
+      results[decoded[i]]["predictions"] = std::move(predictions);
     }
   }
 
@@ -169,6 +160,7 @@ int run(const Options& options) {
     std::size_t label_width = 5;
     for (const std::string& label : options.labels) label_width = std::max(label_width, label.size());
     for (const auto& image : results) {
+      if (image.contains("error")) continue;  // reported on stderr
       std::cout << image["path"].get<std::string>() << "\n";
       int rank = 1;
       for (const auto& p : image["predictions"])
@@ -177,11 +169,15 @@ int run(const Options& options) {
     }
   }
   if (failures) std::cerr << "clip-zero-shot: " << failures << " image(s) could not be classified\n";
-  return failures ? 1 : 0;
+  return failures ? clip::cli::kExitSomeInputsFailed : clip::cli::kExitOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return clip::cli::run_main("clip-zero-shot", [&] { return run(parse(argc, argv)); });
+  return clip::cli::run_main("clip-zero-shot", [&] {
+    Options options;
+    if (const int status = parse(argc, argv, options); status >= 0) return status;
+    return run(options);
+  });
 }

@@ -4,6 +4,8 @@
 
 #include <clip/convert/convert.hpp>
 #include <clip/detail/parallel.hpp>
+#include <clip/image/decode.hpp>
+#include <clip/image/preprocess.hpp>
 #include <clip/model/model.hpp>
 #include <clip/analysis/similarity.hpp>
 #include <clip/threading.hpp>
@@ -214,11 +216,39 @@ TEST_F(TinyModels, F32TensorsAreUsedInPlaceForFloat) {
   EXPECT_GT(clip::Weights<double>(model_path("openai")).owned_bytes(), 0u);
 }
 
+// The self-consistency tests below need a model, not the reference data: they run on the
+// bundled demo model (embed_dim 64, context 16, 602 tokens) with the bundled images and a few
+// captions, so they run on a fresh clone.
+struct DemoInputs {
+  RowMatrix<double> pixels;
+  TokenMatrix tokens;
+};
+
+const std::string& demo_model_path() {
+  static const std::string path = std::string(CLIP_SOURCE_DIR) + "/examples/models/clip-demo.safetensors";
+  return path;
+}
+
+const DemoInputs& demo_inputs() {
+  static const DemoInputs inputs = [] {
+    const clip::Model<float> model(demo_model_path());
+    std::vector<clip::Image> images;
+    for (const char* name : {"red_circle", "blue_square", "green_triangle", "purple_cross", "yellow_star"})
+      images.push_back(clip::decode_image_file(std::string(CLIP_SOURCE_DIR) + "/examples/images/" + name + ".png"));
+    DemoInputs demo;
+    demo.pixels = clip::preprocess_images<double>(images, clip::preprocess_options(model.config()));
+    demo.tokens = model.tokenizer().tokenize({"a red circle", "a photo of a small blue square.", "green",
+                                              "a yellow star on a black background", "purple cross", ""});
+    return demo;
+  }();
+  return inputs;
+}
+
 // Batching changes only the shapes of the products, so a batch equals its items up to summation
 // order, which GEMM blocking (and the CPU's SIMD width) decides: 1e-5 relative for float (~100 ulp;
 // measured ~5e-7 on AVX2), 1e-13 for double (measured ~1e-15).
 template <typename Scalar>
-void expect_batch_equals_single(const clip::Model<Scalar>& model, const Golden& g, double tolerance) {
+void expect_batch_equals_single(const clip::Model<Scalar>& model, const DemoInputs& g, double tolerance) {
   const RowMatrix<Scalar> pixels = g.pixels.cast<Scalar>();
   const RowMatrix<Scalar> batch_images = model.encode_images(pixels);
   const RowMatrix<Scalar> batch_texts = model.encode_texts(g.tokens);
@@ -231,17 +261,16 @@ void expect_batch_equals_single(const clip::Model<Scalar>& model, const Golden& 
   EXPECT_LE(worst, tolerance);
 }
 
-TEST_F(TinyModels, BatchEqualsSingleItems) {
-  expect_batch_equals_single(clip::Model<float>(model_path("openai")), golden(), 1e-5);
-  expect_batch_equals_single(clip::Model<double>(model_path("openai")), golden(), 1e-13);
+TEST(DemoModelConsistency, BatchEqualsSingleItems) {
+  expect_batch_equals_single(clip::Model<float>(demo_model_path()), demo_inputs(), 1e-5);
+  expect_batch_equals_single(clip::Model<double>(demo_model_path()), demo_inputs(), 1e-13);
 }
 
 // The EOT shortcut is exact in real arithmetic; in floating point only the sizes of the products
 // differ, so the same bounds as batching apply.
-TEST_F(TinyModels, TextUpToEotEqualsFullContext) {
-  const clip::Model<float> model(model_path("openai"));
-  const clip::Model<double> reference(model_path("openai"));
-  const TokenMatrix& tokens = golden().tokens;
+void expect_up_to_eot_equals_full_context(const std::string& path, const TokenMatrix& tokens) {
+  const clip::Model<float> model(path);
+  const clip::Model<double> reference(path);
   const double float_difference = worst_relative_error(model.encode_texts(tokens, clip::TextSpan::UpToEot),
                                                        model.encode_texts(tokens, clip::TextSpan::FullContext));
   const double double_difference = worst_relative_error(reference.encode_texts(tokens, clip::TextSpan::UpToEot),
@@ -249,15 +278,25 @@ TEST_F(TinyModels, TextUpToEotEqualsFullContext) {
   std::cout << "  up-to-EOT vs full context: float " << float_difference << ", double " << double_difference << "\n";
   EXPECT_LE(float_difference, 1e-5);
   EXPECT_LE(double_difference, 1e-13);
+}
+
+TEST(DemoModelConsistency, TextUpToEotEqualsFullContext) {
+  expect_up_to_eot_equals_full_context(demo_model_path(), demo_inputs().tokens);
+}
+
+TEST_F(TinyModels, TextUpToEotEqualsFullContext) {
+  expect_up_to_eot_equals_full_context(model_path("openai"), golden().tokens);
   // The full-context path is the one OpenAI's code takes; it must match the golden too.
-  EXPECT_LE(worst_relative_error(reference.encode_texts(tokens, clip::TextSpan::FullContext), golden().text_features),
+  const clip::Model<double> reference(model_path("openai"));
+  EXPECT_LE(worst_relative_error(reference.encode_texts(golden().tokens, clip::TextSpan::FullContext),
+                                 golden().text_features),
             double_tolerance);
 }
 
-TEST_F(TinyModels, ConcurrentEncodesMatchSerialResults) {
-  const clip::Model<float> model(model_path("openai"));
-  const RowMatrix<float> pixels = golden().pixels.cast<float>();
-  const TokenMatrix& tokens = golden().tokens;
+TEST(DemoModelConsistency, ConcurrentEncodesMatchSerialResults) {
+  const clip::Model<float> model(demo_model_path());
+  const RowMatrix<float> pixels = demo_inputs().pixels.cast<float>();
+  const TokenMatrix& tokens = demo_inputs().tokens;
   const RowMatrix<float> serial_images = model.encode_images(pixels);
   const RowMatrix<float> serial_texts = model.encode_texts(tokens);
 
@@ -283,7 +322,7 @@ TEST_F(TinyModels, ConcurrentEncodesMatchSerialResults) {
 // clip splits one item's products over threads (heads, MLP columns) and big batches by item;
 // every split must give the single-thread result up to the order of float sums.
 template <typename Scalar>
-void expect_thread_counts_agree(const clip::Model<Scalar>& model, const Golden& g, double tolerance) {
+void expect_thread_counts_agree(const clip::Model<Scalar>& model, const DemoInputs& g, double tolerance) {
   const RowMatrix<Scalar> pixels = g.pixels.cast<Scalar>();
   double worst = 0;
   for (Eigen::Index batch : {1, 2, 3, 5}) {
@@ -305,9 +344,9 @@ void expect_thread_counts_agree(const clip::Model<Scalar>& model, const Golden& 
   EXPECT_LE(worst, tolerance);
 }
 
-TEST_F(TinyModels, ThreadCountsAgree) {
-  expect_thread_counts_agree(clip::Model<float>(model_path("openai")), golden(), 1e-5);
-  expect_thread_counts_agree(clip::Model<double>(model_path("openai")), golden(), 1e-13);
+TEST(DemoModelConsistency, ThreadCountsAgree) {
+  expect_thread_counts_agree(clip::Model<float>(demo_model_path()), demo_inputs(), 1e-5);
+  expect_thread_counts_agree(clip::Model<double>(demo_model_path()), demo_inputs(), 1e-13);
 }
 
 void expect_error_mentions(const std::function<void()>& call, const std::vector<std::string>& fragments) {
@@ -321,18 +360,18 @@ void expect_error_mentions(const std::function<void()>& call, const std::vector<
   }
 }
 
-TEST_F(TinyModels, WrongInputThrowsWithExpectedAndGiven) {
-  const clip::Model<float> model(model_path("openai"));
+TEST(DemoModelConsistency, WrongInputThrowsWithExpectedAndGiven) {
+  const clip::Model<float> model(demo_model_path());  // image_size 64, context 16, 602 tokens
   const int context = model.config().text.context_length;
   expect_error_mentions([&] { model.encode_images(RowMatrix<float>::Zero(2, 3 * 64 * 63)); }, {"12096", "12288"});
   expect_error_mentions([&] { model.encode_images(RowMatrix<float>(0, 3 * 64 * 64)); }, {"empty"});
-  expect_error_mentions([&] { model.encode_texts(TokenMatrix::Zero(1, context - 1)); }, {"76", "77"});
+  expect_error_mentions([&] { model.encode_texts(TokenMatrix::Zero(1, context - 1)); }, {"15", "16"});
   expect_error_mentions([&] { model.encode_texts(TokenMatrix(0, context)); }, {"empty"});
   TokenMatrix tokens = TokenMatrix::Zero(2, context);
-  tokens(1, 5) = 49408;
-  expect_error_mentions([&] { model.encode_texts(tokens); }, {"49408", "text 1", "position 5", "[0, 49408)"});
+  tokens(1, 5) = 602;
+  expect_error_mentions([&] { model.encode_texts(tokens); }, {"602", "text 1", "position 5", "[0, 602)"});
   tokens(1, 5) = -1;
-  expect_error_mentions([&] { model.encode_texts(tokens); }, {"-1", "[0, 49408)"});
+  expect_error_mentions([&] { model.encode_texts(tokens); }, {"-1", "[0, 602)"});
 }
 
 TEST(Similarity, LogitsAndSoftmaxFollowClipForward) {

@@ -3,11 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace clip_test {
@@ -39,6 +41,34 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
 
 inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+struct CommandResult {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+/// `text` as one single-quoted shell word.
+inline std::string quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+/// Runs a shell command as a user would, capturing its exit status, stdout and stderr.
+inline CommandResult run_command(const std::string& command) {
+  const std::filesystem::path err_file = scratch_dir("run-stderr") / "stderr";
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>" + quote(err_file.string())).c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[65536];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) result.out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_file);
+  result.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
+  return result;
 }
 
 }  // namespace clip_test

@@ -9,8 +9,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -20,32 +18,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-/// Runs a shell command, capturing stdout and stderr.
-CommandResult run_command(const std::string& command) {
-  const fs::path err_file = clip_test::scratch_dir("run-stderr-" + std::to_string(::getpid())) / "stderr";
-  CommandResult result;
-  FILE* pipe = ::popen((command + " 2>" + quote(err_file.string())).c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[65536];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) result.out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_file);
-  result.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
-  return result;
-}
+using clip_test::CommandResult;
+using clip_test::quote;
+using clip_test::run_command;
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream file(path);
@@ -109,7 +84,8 @@ TEST(Tools, EmbedReproducesTheGoldenFeaturesTokensAndLogits) {
   std::ofstream texts(scratch / "texts.jsonl");
   for (const auto& text : golden["texts"]) texts << text["text"].dump() << "\n";
   texts.close();
-  std::string command = std::string(CLIP_EMBED_EXE) + " --json --model " + quote(tiny_model()) + " --texts-jsonl " +
+  // The golden tokens are clip.tokenize(truncate=True)'s.
+  std::string command = std::string(CLIP_EMBED_EXE) + " --json --truncate --model " + quote(tiny_model()) + " --texts-jsonl " +
                         quote((scratch / "texts.jsonl").string());
   for (const auto& image : golden["images"]) command += " --image " + quote(dir + image["file"].get<std::string>());
   const CommandResult embedded = run_command(command);
@@ -148,16 +124,17 @@ TEST(Tools, EmbedReproducesTheGoldenFeaturesTokensAndLogits) {
   std::cout << "[ clip-embed ] worst relative error vs golden.json: " << worst << "\n";
 }
 
+const std::string demo_model = std::string(CLIP_SOURCE_DIR) + "/examples/models/clip-demo.safetensors";
+const std::string demo_images = std::string(CLIP_SOURCE_DIR) + "/examples/images/";
+
 TEST(Tools, EmbedReportsBadItemsAndGoesOn) {
-  CLIP_REFERENCE_OR_SKIP(image, "tiny-a/gradient_64x64.png");
   const auto scratch = clip_test::scratch_dir("tools-embed-bad");
   clip_test::write_bytes(scratch / "broken.png", "\x89PNG\r\n\x1a\n broken");
   std::string long_text;
-  for (int i = 0; i < 100; ++i) long_text += "word ";  // 100 tokens: more than the 77 of the context
-  const CommandResult embedded = run_command(std::string(CLIP_EMBED_EXE) + " --no-truncate --model " + quote(tiny_model()) + " --image " +
-                           quote((scratch / "broken.png").string()) + " --image " + quote(image) + " --text " +
-                           quote(long_text) + " --text ok --npy " +
-                           quote((scratch / "out").string()));
+  for (int i = 0; i < 20; ++i) long_text += "word ";  // 20 tokens: more than the 16 of the demo model's context
+  const CommandResult embedded = run_command(std::string(CLIP_EMBED_EXE) + " --model " + quote(demo_model) + " --image " +
+                           quote((scratch / "broken.png").string()) + " " + quote(demo_images + "red_circle.png") +
+                           " --text " + quote(long_text) + " --text ok --npy " + quote((scratch / "out").string()));
   EXPECT_EQ(embedded.status, 1) << embedded.err;
   const nlohmann::json index = read_json((scratch / "out.json").string());
   EXPECT_TRUE(index["images"][0].contains("error"));
@@ -284,18 +261,20 @@ TEST(Tools, ZeroShotMatchesTheReferenceAndCachesLabels) {
 }
 
 TEST(Tools, ZeroShotSkipsACorruptFileAndSaysSo) {
-  CLIP_REFERENCE_OR_SKIP(image, "tiny-a/gray_120x90.png");
   const auto scratch = clip_test::scratch_dir("tools-zero-shot-dir");
-  fs::copy_file(image, scratch / "a.png");
-  fs::copy_file(clip_test::reference_dir() + "/tiny-a/noise_48x48.bmp", scratch / "b.bmp");
+  fs::copy_file(demo_images + "red_circle.png", scratch / "a.png");
+  fs::copy_file(demo_images + "blue_square.png", scratch / "b.png");
   clip_test::write_bytes(scratch / "c.jpg", std::string("\xff\xd8\xff\xe0 not really a jpeg", 22));
-  const CommandResult result = run_command(std::string(CLIP_ZERO_SHOT_EXE) + " --json --top-k 2 --model " + quote(tiny_model()) +
-                         " --labels cat,dog,tree --images " + quote(scratch.string()));
+  const CommandResult result = run_command(std::string(CLIP_ZERO_SHOT_EXE) + " --json --top-k 2 --model " + quote(demo_model) +
+                         " --labels 'red circle,blue square,green star' --input " + quote(scratch.string()));
   EXPECT_EQ(result.status, 1);
   EXPECT_NE(result.err.find("c.jpg"), std::string::npos) << result.err;
   const nlohmann::json output = nlohmann::json::parse(result.out);
-  ASSERT_EQ(output["images"].size(), 2u);
+  ASSERT_EQ(output["images"].size(), 3u);  // in input order, the corrupt file with its error
   EXPECT_EQ(output["images"][0]["predictions"].size(), 2u);
+  EXPECT_EQ(output["images"][1]["predictions"].size(), 2u);
+  EXPECT_NE(output["images"][2]["path"].get<std::string>().find("c.jpg"), std::string::npos);
+  EXPECT_TRUE(output["images"][2].contains("error"));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // clip-bench: times the library's own code paths on the standard workloads (docs/performance.md),
 // so clip can be compared with ONNX Runtime and PyTorch on the same model file.
 
-#include "cli.hpp"
+#include "common/options.hpp"
 
 #include <clip/error.hpp>
 #include <clip/model/model.hpp>
@@ -22,21 +22,6 @@
 #include <vector>
 
 namespace {
-
-const char* const usage = R"(usage: clip-bench --model FILE [--threads N] [--workloads W1,W2,W3,W4] [--repeat R] [--json]
-
-Times clip on the standard workloads after one warm-up run each, and prints the median, min and
-max of R runs (default 7):
-  W1  one 224x224 image -> features (ms)                 encode_images, random pixels [1, 3*S*S]
-  W2  a batch of 16 images (images/s)                    encode_images, random pixels [16, 3*S*S]
-  W3  one prompt "a photo of a cat." (ms)                tokenizer().tokenize + encode_texts
-  W4  256 prompts "a photo of a {class} number {i}."     tokenize + encode_texts in batches of 64
-      over 16 classes (prompts/s)
-plus the load time (constructing Model<float> from FILE) and the peak RSS of the process.
---threads N sets clip::set_num_threads(N) (default: the library's default).
---json prints one JSON object: W1_ms, W2_img_per_s, W3_ms, W4_txt_per_s ([median, min, max]),
-load_s, rss_mb.
-)";
 
 const char* const classes[16] = {"cat",   "dog",   "car",   "airplane", "bird",  "deer", "frog",  "horse",
                                  "ship",  "truck", "apple", "chair",    "tree",  "house", "flower", "bicycle"};
@@ -66,21 +51,30 @@ std::array<bool, 4> parse_workloads(const std::string& text) {
   return run;
 }
 
-Options parse(int argc, char** argv) {
-  Options options;
-  clip::cli::Arguments args(argc, argv);
-  while (args.next()) {
-    const std::string flag = args.current();
-    auto value = [&] { return args.value(); };
-    if (flag == "--model") options.model = value();
-    else if (flag == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(flag, value()));
-    else if (flag == "--repeat") options.repeat = static_cast<int>(clip::cli::parse_integer(flag, value()));
-    else if (flag == "--workloads") options.run = parse_workloads(value());
-    else if (flag == "--json") options.json = true;
-    else throw clip::Error("unknown argument '" + flag + "'");
-  }
-  if (options.model.empty()) throw clip::Error("--model FILE is required");
-  return options;
+/// Parses argv into `options`; returns -1 to go on, else the exit status.
+int parse(int argc, char** argv, Options& options) {
+  clip::cli::Command command(
+      "clip-bench",
+      "Times clip on the standard workloads (docs/performance.md) after one warm-up run each, and prints the "
+      "median, min and max of R runs:\n"
+      "  W1  one image -> features (ms)                       encode_images, random pixels [1, 3*S*S]\n"
+      "  W2  a batch of 16 images (images/s)                  encode_images, random pixels [16, 3*S*S]\n"
+      "  W3  one prompt \"a photo of a cat.\" (ms)             tokenizer().tokenize + encode_texts\n"
+      "  W4  256 prompts \"a photo of a {class} number {i}.\"  tokenize + encode_texts in batches of 64 (prompts/s)\n"
+      "plus the load time (constructing Model<float> from the file) and the peak RSS of the process. --json prints "
+      "one JSON object: W1_ms, W2_img_per_s, W3_ms, W4_txt_per_s ([median, min, max]), load_s, rss_mb.");
+  CLI::App& app = command.app();
+  std::string workloads = "W1,W2,W3,W4";
+  clip::cli::OutputOptions output;
+  command.add_model(options.model);
+  command.add_threads(options.threads);
+  app.add_option("--workloads", workloads, "comma-separated workloads to run")->type_name("LIST");
+  app.add_option("--repeat", options.repeat, "timed runs of each workload")->check(CLI::PositiveNumber.description(""))->type_name("R");
+  command.add_output(output);
+  if (const int status = command.parse(argc, argv); status >= 0) return status;
+  options.json = output.json;
+  options.run = parse_workloads(workloads);
+  return -1;
 }
 
 using Clock = std::chrono::steady_clock;
@@ -109,8 +103,7 @@ std::array<double, 3> summarise(const std::vector<double>& times, int items) {
   return {{items / median, items / slowest, items / fastest}};
 }
 
-int run(int argc, char** argv) {
-  const Options options = parse(argc, argv);
+int run(const Options& options) {
   if (options.threads > 0) clip::set_num_threads(options.threads);
 
   const auto load_start = Clock::now();
@@ -189,12 +182,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::cout << usage;
-      return 0;
-    }
-  }
-  return clip::cli::run_main("clip-bench", [&] { return run(argc, argv); });
+  return clip::cli::run_main("clip-bench", [&] {
+    Options options;
+    if (const int status = parse(argc, argv, options); status >= 0) return status;
+    return run(options);
+  });
 }

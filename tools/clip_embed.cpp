@@ -1,13 +1,13 @@
-// clip-embed: image and text embeddings as JSON (or .npy files for large jobs).
+// clip-embed: image and text embeddings: a summary for a person, JSON, or .npy files.
 
-#include "cli.hpp"
+#include "common/options.hpp"
 
-#define CLIP_STB_IMAGE_IMPLEMENTATION
 #include <clip/clip.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
+#include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -15,68 +15,45 @@
 
 namespace {
 
-const char* const usage = R"(usage: clip-embed --model M [--image PATH]... [--images-file LIST] [--text STR]... [--texts-file LIST]
-                  [--texts-jsonl FILE] [--normalize] [--pixels] [--no-truncate] [--batch N] [--threads N]
-                  [--json | --npy OUT_PREFIX]
-Features are un-normalised (like OpenAI's encode_image/encode_text) unless --normalize. Texts too long
-for the context are truncated (last token EOT) unless --no-truncate, which reports them as errors.
---npy writes OUT_PREFIX.images.npy, OUT_PREFIX.texts.npy (float32 [N, D]) and OUT_PREFIX.json.
-)";
-
 struct Options {
   std::string model;
   std::vector<std::string> images;
   std::vector<std::string> texts;
   bool normalize = false;
   bool pixels = false;
-  bool truncate = true;
+  bool truncate = false;
+  bool no_fix_text = false;
   std::size_t batch = 16;
   int threads = 0;
-  std::string npy_prefix;
+  clip::cli::OutputOptions output;
 };
 
-std::vector<std::string> read_jsonl_strings(const std::string& path) {
-  std::vector<std::string> texts;
-  std::size_t number = 0;
-  for (const std::string& line : clip::cli::read_lines(path)) {
-    ++number;
-    try {
-      texts.push_back(nlohmann::json::parse(line).get<std::string>());
-    } catch (const nlohmann::json::exception& e) {
-      throw clip::Error(path + ":" + std::to_string(number) + ": not a JSON string (" + e.what() + ")");
-    }
-  }
-  return texts;
-}
-
-Options parse(int argc, char** argv) {
-  Options options;
-  clip::cli::Arguments args(argc, argv);
-  while (args.next()) {
-    const std::string arg = args.current();
-    auto value = [&] { return args.value(); };
-    using clip::cli::append;
-    if (arg == "--model") options.model = value();
-    else if (arg == "--image") options.images.push_back(value());
-    else if (arg == "--images-file") append(options.images, clip::cli::read_lines(value()));
-    else if (arg == "--text") options.texts.push_back(value());
-    else if (arg == "--texts-file") append(options.texts, clip::cli::read_lines(value()));
-    else if (arg == "--texts-jsonl") append(options.texts, read_jsonl_strings(value()));
-    else if (arg == "--normalize") options.normalize = true;
-    else if (arg == "--pixels") options.pixels = true;
-    else if (arg == "--no-truncate") options.truncate = false;
-    else if (arg == "--batch") options.batch = static_cast<std::size_t>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "--threads") options.threads = static_cast<int>(clip::cli::parse_integer(arg, value()));
-    else if (arg == "--json") options.npy_prefix.clear();
-    else if (arg == "--npy") options.npy_prefix = value();
-    else if (arg == "-h" || arg == "--help") {
-      std::cout << usage;
-      std::exit(0);
-    } else throw clip::Error("unknown argument '" + arg + "'\n" + usage);
-  }
-  if (options.model.empty()) throw clip::Error(std::string("--model is required\n") + usage);
-  if (options.images.empty() && options.texts.empty()) throw clip::Error(std::string("nothing to embed\n") + usage);
-  return options;
+/// Parses argv into `options`; returns -1 to go on, else the exit status.
+int parse(int argc, char** argv, Options& options) {
+  clip::cli::Command command("clip-embed",
+                             "Image and text embeddings with a clip model, un-normalised like OpenAI's "
+                             "encode_image/encode_text unless --normalize. Without --json or --npy, prints a "
+                             "summary: each input's feature norm and, given images and texts, their logits.");
+  CLI::App& app = command.app();
+  clip::cli::ImageInputs images;
+  clip::cli::TextInputs texts;
+  command.add_model(options.model);
+  command.add_images(images);
+  command.add_texts(texts);
+  command.add_truncate(options.truncate);
+  command.add_no_fix_text(options.no_fix_text);
+  app.add_flag("--normalize", options.normalize, "L2-normalise the features");
+  app.add_flag("--pixels", options.pixels, "also output each image's preprocessed pixels (JSON only)");
+  app.add_option("--batch", options.batch, "images or texts per encode")->check(CLI::PositiveNumber.description(""))->type_name("N");
+  command.add_threads(options.threads);
+  command.add_output(options.output, /*npy=*/true);
+  if (const int status = command.parse(argc, argv); status >= 0) return status;
+  options.images = clip::cli::resolve_images(images, std::cerr);
+  options.texts = clip::cli::resolve_texts(texts);
+  if (options.images.empty() && options.texts.empty())
+    throw clip::Error("nothing to embed: give --image, --input, --text, --texts-file or --texts-jsonl");
+  if (options.pixels && !options.output.json) throw clip::Error("--pixels needs --json");
+  return -1;
 }
 
 /// One input's outcome: its features, or why it failed.
@@ -126,7 +103,8 @@ std::vector<Embedded> embed_texts(const clip::Model<float>& model, const Options
     clip::TokenMatrix tokens(0, context);
     for (std::size_t i = first; i < std::min(first + options.batch, options.texts.size()); ++i) {
       try {
-        const clip::TokenMatrix row = model.tokenizer().tokenize({options.texts[i]}, context, options.truncate);
+        const clip::TokenMatrix row = model.tokenizer().tokenize({options.texts[i]}, context, options.truncate,
+                                                                 clip::TokenizerOptions{!options.no_fix_text});
         tokens.conservativeResize(tokens.rows() + 1, context);
         tokens.row(tokens.rows() - 1) = row;
         batch.push_back(i);
@@ -177,18 +155,52 @@ void write_npy(const std::string& path, const std::vector<const std::vector<floa
   clip::detail::write_file_atomically(path, file);
 }
 
+/// A person's view: each input's feature norm (or its error) and the logits table.
+void print_summary(const clip::Model<float>& model, const Options& options, const std::vector<Embedded>& images,
+                   const std::vector<Embedded>& texts, const nlohmann::json& logits) {
+  std::printf("model %s: embed_dim %d, logit_scale %.2f\n", options.model.c_str(), model.config().embed_dim,
+              static_cast<double>(model.logit_scale()));
+  auto norm = [](const std::vector<float>& v) {
+    double sum = 0;
+    for (float x : v) sum += static_cast<double>(x) * x;
+    return std::sqrt(sum);
+  };
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    if (images[i].features) std::printf("image %zu  %s  norm %.4f\n", i + 1, options.images[i].c_str(), norm(*images[i].features));
+    else std::printf("image %zu  %s  failed\n", i + 1, options.images[i].c_str());
+  }
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::string text = nlohmann::json(options.texts[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (texts[i].features) std::printf("text %zu  %s  norm %.4f\n", i + 1, text.c_str(), norm(*texts[i].features));
+    else std::printf("text %zu  %s  failed\n", i + 1, text.c_str());
+  }
+  if (logits.is_null()) return;
+  std::printf("logits_per_image (a row per image, a column per text):\n        ");
+  for (std::size_t t = 0; t < texts.size(); ++t) std::printf(" %8s", ("text " + std::to_string(t + 1)).c_str());
+  std::printf("\n");
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    std::printf("image %-3zu", i + 1);
+    for (const auto& value : logits[i]) {
+      if (value.is_null()) std::printf(" %8s", "-");
+      else std::printf(" %8.3f", value.get<double>());
+    }
+    std::printf("\n");
+  }
+}
+
 int run(const Options& options) {
   if (options.threads > 0) clip::set_num_threads(options.threads);
   const clip::Model<float> model(options.model);
   const std::vector<Embedded> images = embed_images(model, options);
   const std::vector<Embedded> texts = embed_texts(model, options);
+  const bool to_npy = !options.output.npy_prefix.empty();
 
   int failures = 0;
   nlohmann::json image_items = nlohmann::json::array(), text_items = nlohmann::json::array();
   for (std::size_t i = 0; i < images.size(); ++i) {
     nlohmann::json item = {{"path", options.images[i]}};
     if (images[i].features) {
-      if (options.npy_prefix.empty()) item["features"] = *images[i].features;
+      if (!to_npy) item["features"] = *images[i].features;
       if (options.pixels) item["pixel_values"] = images[i].pixel_values;
     } else {
       item["error"] = images[i].error;
@@ -201,10 +213,10 @@ int run(const Options& options) {
     nlohmann::json item = {{"text", options.texts[i]}};  // invalid UTF-8 is dumped as U+FFFD
     if (texts[i].features) {
       item["tokens"] = texts[i].tokens;
-      if (options.npy_prefix.empty()) item["features"] = *texts[i].features;
+      if (!to_npy) item["features"] = *texts[i].features;
     } else {
       item["error"] = texts[i].error;
-      std::cerr << "clip-embed: text " << i << ": " << texts[i].error << "\n";
+      std::cerr << "clip-embed: text " << i + 1 << ": " << texts[i].error << "\n";
       ++failures;
     }
     text_items.push_back(std::move(item));
@@ -215,9 +227,7 @@ int run(const Options& options) {
   if (!images.empty() && !texts.empty()) document["logits_per_image"] = logits_json(model, images, texts);
   const auto dump = [](const nlohmann::json& json) { return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
 
-  if (options.npy_prefix.empty()) {
-    std::cout << dump(document) << "\n";
-  } else {
+  if (to_npy) {
     // The .npy files hold the rows that succeeded, in input order; the index says which.
     for (auto [name, items, json_items] : {std::tuple{"images", &images, &image_items}, std::tuple{"texts", &texts, &text_items}}) {
       std::vector<const std::vector<float>*> rows;
@@ -227,15 +237,24 @@ int run(const Options& options) {
         rows.push_back(&*(*items)[i].features);
       }
       document[name] = *json_items;
-      if (!items->empty()) write_npy(options.npy_prefix + "." + name + ".npy", rows, static_cast<std::size_t>(model.config().embed_dim));
+      if (!items->empty())
+        write_npy(options.output.npy_prefix + "." + name + ".npy", rows, static_cast<std::size_t>(model.config().embed_dim));
     }
-    clip::detail::write_file_atomically(options.npy_prefix + ".json", dump(document) + "\n");
+    clip::detail::write_file_atomically(options.output.npy_prefix + ".json", dump(document) + "\n");
+  } else if (options.output.json) {
+    std::cout << dump(document) << "\n";
+  } else {
+    print_summary(model, options, images, texts, document.value("logits_per_image", nlohmann::json()));
   }
-  return failures ? 1 : 0;
+  return failures ? clip::cli::kExitSomeInputsFailed : clip::cli::kExitOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return clip::cli::run_main("clip-embed", [&] { return run(parse(argc, argv)); });
+  return clip::cli::run_main("clip-embed", [&] {
+    Options options;
+    if (const int status = parse(argc, argv, options); status >= 0) return status;
+    return run(options);
+  });
 }

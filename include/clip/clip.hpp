@@ -11,11 +11,13 @@
 #include <clip/error.hpp>
 #include <clip/threading.hpp>
 #include <clip/types.hpp>
+#include <clip/version.hpp>
 
 // The stages of the data flow, in order (see docs/ and the folder of each).
 #include <clip/formats/model_file.hpp>
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
+#include <clip/text/fix_text.hpp>
 #include <clip/text/tokenizer.hpp>
 #include <clip/image/decode.hpp>
 #include <clip/image/preprocess.hpp>

@@ -1,7 +1,7 @@
 #pragma once
 // Matrix aliases shared by every component. Batches are row-major: one item per row.
 
-#include <Eigen/Core>
+#include <clip/detail/eigen.hpp>
 #include <cstdint>
 
 namespace clip {

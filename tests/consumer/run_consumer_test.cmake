@@ -1,6 +1,8 @@
-# ctest driver: install clip from the build tree into a scratch prefix, then configure, build and
-# run tests/consumer against it with find_package(clip CONFIG REQUIRED).
-foreach(variable CLIP_BINARY_DIR CONSUMER_SOURCE_DIR WORK_DIR)
+# ctest driver: install clip from the build tree into a scratch prefix; extract README.md's API
+# example; configure, build and run tests/consumer against the install with
+# find_package(clip CONFIG REQUIRED); run the example on the demo model and the bundled images
+# in both build modes and check its probabilities against clip-zero-shot's for the same texts.
+foreach(variable CLIP_BINARY_DIR CONSUMER_SOURCE_DIR WORK_DIR README DEMO_MODEL IMAGES_DIR ZERO_SHOT)
   if(NOT DEFINED ${variable})
     message(FATAL_ERROR "pass -D${variable}=...")
   endif()
@@ -13,11 +15,104 @@ function(run step)
   if(NOT result EQUAL 0)
     message(FATAL_ERROR "consumer test: ${step} failed:\n${output}")
   endif()
+  set(run_output "${output}" PARENT_SCOPE)
 endfunction()
+
+# A probability in [0, 1] as printed ("0.993") or as JSON writes it ("0.99312", "2.1e-05"), in
+# millionths (CMake has integers only).
+function(to_millionths text out)
+  if(text MATCHES "^([0-9])\\.?([0-9]*)[eE]-([0-9]+)$")
+    set(digits "${CMAKE_MATCH_1}${CMAKE_MATCH_2}")
+    math(EXPR zeros "${CMAKE_MATCH_3} - 1")
+    if(zeros GREATER 6)
+      set(${out} 0 PARENT_SCOPE)
+      return()
+    endif()
+    string(REPEAT "0" ${zeros} padding)
+    set(text "0.${padding}${digits}")
+  endif()
+  if(NOT text MATCHES "^([0-9]+)\\.?([0-9]*)$")
+    message(FATAL_ERROR "consumer test: '${text}' is not a probability")
+  endif()
+  set(whole "${CMAKE_MATCH_1}")
+  string(SUBSTRING "${CMAKE_MATCH_2}000000" 0 6 fraction)
+  math(EXPR value "${whole} * 1000000 + 1${fraction} - 1000000")  # the 1 keeps leading zeros harmless
+  set(${out} ${value} PARENT_SCOPE)
+endfunction()
+
+# The first ```cpp block after the "## The API" heading, verbatim.
+file(READ "${README}" readme)
+string(FIND "${readme}" "## The API" api_at)
+if(api_at EQUAL -1)
+  message(FATAL_ERROR "consumer test: README.md has no '## The API' section")
+endif()
+string(SUBSTRING "${readme}" ${api_at} -1 api_section)
+string(FIND "${api_section}" "```cpp\n" block_at)
+if(block_at EQUAL -1)
+  message(FATAL_ERROR "consumer test: README.md's API section has no ```cpp block")
+endif()
+math(EXPR block_at "${block_at} + 7")
+string(SUBSTRING "${api_section}" ${block_at} -1 block)
+string(FIND "${block}" "```" block_end)
+string(SUBSTRING "${block}" 0 ${block_end} example)
+file(WRITE "${WORK_DIR}/readme_example.cpp" "${example}")
 
 run(install "${CMAKE_COMMAND}" --install "${CLIP_BINARY_DIR}" --prefix "${prefix}")
 run(configure "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/build"
-    "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_BUILD_TYPE=Release)
+    "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_BUILD_TYPE=Release "-DREADME_EXAMPLE=${WORK_DIR}/readme_example.cpp")
 run(build "${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
-run(run "${WORK_DIR}/build/consumer" "${WORK_DIR}/roundtrip.safetensors")
-message(STATUS "consumer test: installed package found, built and ran")
+run(tensor-file-round-trip "${WORK_DIR}/build/consumer" "${WORK_DIR}/roundtrip.safetensors")
+
+# The example prints "<text> <probability>" for each of its texts; the same texts through
+# clip-zero-shot (template "{}", one per text) must give the same probabilities to the printed
+# three decimals, and each bundled image named after one of the texts must have it most likely.
+foreach(image red_circle blue_square)
+  foreach(mode header_only compiled)
+    run("example (${mode}) on ${image}" "${WORK_DIR}/build/readme_example_${mode}" "${DEMO_MODEL}"
+        "${IMAGES_DIR}/${image}.png")
+    string(REGEX MATCHALL "[a-z ]+ [0-9]\\.[0-9][0-9][0-9]" pairs "${run_output}")
+    list(LENGTH pairs count)
+    if(count LESS 2)
+      message(FATAL_ERROR "consumer test: example printed no '<text> <probability>' pairs:\n${run_output}")
+    endif()
+    set(labels "")
+    set(printed "")
+    foreach(pair IN LISTS pairs)
+      string(STRIP "${pair}" pair)
+      string(REGEX REPLACE " ([0-9.]+)$" "" label "${pair}")
+      string(REGEX REPLACE "^.* ([0-9.]+)$" "\\1" probability "${pair}")
+      list(APPEND labels "${label}")
+      list(APPEND printed "${probability}")
+    endforeach()
+    list(JOIN labels "," label_list)
+    run("clip-zero-shot on ${image}" "${ZERO_SHOT}" --model "${DEMO_MODEL}" --image "${IMAGES_DIR}/${image}.png"
+        --labels "${label_list}" --template "{}" --json)
+    string(JSON predictions GET "${run_output}" images 0 predictions)
+    string(JSON top GET "${predictions}" 0 label)
+    string(REPLACE "_" " " expected_top "${image}")
+    if(NOT top MATCHES "${expected_top}")
+      message(FATAL_ERROR "consumer test: ${image}.png: most likely '${top}', expected '${expected_top}'")
+    endif()
+    string(JSON n LENGTH "${predictions}")
+    math(EXPR last "${n} - 1")
+    foreach(k RANGE ${last})
+      string(JSON label GET "${predictions}" ${k} label)
+      string(JSON probability GET "${predictions}" ${k} probability)
+      list(FIND labels "${label}" at)
+      list(GET printed ${at} shown)
+      # |printed - exact| <= 0.0005 (rounding to 3 decimals) + 1e-6 (float noise), in millionths.
+      to_millionths("${shown}" shown_e6)
+      to_millionths("${probability}" exact_e6)
+      math(EXPR diff "${shown_e6} - ${exact_e6}")
+      if(diff LESS 0)
+        math(EXPR diff "0 - ${diff}")
+      endif()
+      if(diff GREATER 501)
+        message(FATAL_ERROR "consumer test: ${image}.png, '${label}': the example printed ${shown}, "
+                            "clip-zero-shot gives ${probability}")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+message(STATUS "consumer test: installed package found; README's example built in both modes and agreed with "
+               "clip-zero-shot on ${IMAGES_DIR}")

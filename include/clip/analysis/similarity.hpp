@@ -2,6 +2,7 @@
 // CLIP.forward's head: cosine similarities of image and text features, scaled by the model's
 // logit scale, and the softmax that turns a row of logits into probabilities.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/error.hpp>
 #include <clip/types.hpp>
@@ -47,5 +48,13 @@ RowMatrix<Scalar> softmax_rows(RowMatrix<Scalar> logits) {
   detail::softmax_rows(logits);
   return logits;
 }
+
+#define CLIP_DETAIL_SIMILARITY(Scalar)                                                             \
+  CLIP_INSTANTIATE(RowMatrix<Scalar> normalize_rows(const RowMatrix<Scalar>&))                       \
+  CLIP_INSTANTIATE(Logits<Scalar> logits(const RowMatrix<Scalar>&, const RowMatrix<Scalar>&, Scalar)) \
+  CLIP_INSTANTIATE(RowMatrix<Scalar> softmax_rows(RowMatrix<Scalar>))
+CLIP_DETAIL_SIMILARITY(float)
+CLIP_DETAIL_SIMILARITY(double)
+#undef CLIP_DETAIL_SIMILARITY
 
 }  // namespace clip

@@ -7,6 +7,7 @@
 // The tools are thin wrappers over these functions.
 
 #include <clip/config.hpp>
+#include <clip/detail/read_file.hpp>
 #include <clip/formats/model_file.hpp>
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
@@ -17,7 +18,6 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,11 +41,8 @@ struct ConvertOptions {
 
 namespace detail {
 
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw Error(path + ": cannot open");
-  return std::string(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
-}
+// Config and vocabulary texts of a checkpoint: megabytes at most.
+inline std::string read_text_file(const std::string& path) { return read_file(path, std::size_t{256} << 20, "text file"); }
 
 inline nlohmann::json read_json_file(const std::string& path) {
   try {

@@ -3,12 +3,12 @@
 // place are paged in on first use and shared between processes; elsewhere it is read.
 
 #include <clip/detail/page_advice.hpp>
+#include <clip/detail/read_file.hpp>
 #include <clip/error.hpp>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,14 +27,7 @@ class MappedFile {
  public:
   explicit MappedFile(const std::string& path) {
 #ifdef CLIP_HAS_MMAP
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
-    struct stat status {};
-    if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
-      ::close(fd);
-      throw Error(path + ": not a regular file");
-    }
-    size_ = static_cast<std::size_t>(status.st_size);
+    const int fd = open_regular_file(path, size_);
     if (size_ > 0) {
       void* mapping = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (mapping == MAP_FAILED) {
@@ -46,9 +39,8 @@ class MappedFile {
     }
     ::close(fd);
 #else
-    std::ifstream stream(path, std::ios::binary);
-    if (!stream) throw Error(path + ": cannot open");
-    buffer_.assign(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
+    const std::string contents = read_file(path, SIZE_MAX);
+    buffer_.assign(contents.begin(), contents.end());
     size_ = buffer_.size();
     mapping_ = reinterpret_cast<const std::uint8_t*>(buffer_.data());
 #endif

@@ -10,7 +10,7 @@
 // on this project's loaded 2-core machine. Here waiting threads spin only briefly, then sleep,
 // and parts are claimed dynamically: when a worker is slow to wake the caller does its part.
 
-#include <Eigen/Core>
+#include <clip/detail/eigen.hpp>
 
 #include <algorithm>
 #include <atomic>

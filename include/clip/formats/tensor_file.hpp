@@ -185,6 +185,14 @@ class TensorFile {
     if (file_size < 8) fail("too short to be a safetensors file (" + std::to_string(file_size) + " bytes)");
     std::uint64_t header_length = 0;
     for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | file_.data()[i];
+    // An absurd length with no JSON object after it is another format: saying so beats
+    // reporting its first bytes as a header length.
+    if ((header_length > max_header_bytes || header_length > file_size - 8) &&
+        file_size > 8 && file_.data()[8] != '{') {
+      const bool zip = file_.data()[0] == 'P' && file_.data()[1] == 'K';
+      fail(std::string("not a safetensors file (no JSON header after the 8-byte length") +
+           (zip ? "; it is a zip archive, e.g. a PyTorch checkpoint: convert it with clip-convert)" : ")"));
+    }
     if (header_length > max_header_bytes)
       fail("header length " + std::to_string(header_length) + " exceeds the limit of " +
            std::to_string(max_header_bytes) + " bytes");

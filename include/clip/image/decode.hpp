@@ -9,12 +9,17 @@
 // write `#define CLIP_STB_IMAGE_IMPLEMENTATION` before including a clip header. An application
 // that already compiles stb_image itself defines nothing.
 
+// With separate compilation (see clip/detail/compilation.hpp) the compiled library holds it.
+#if defined(CLIP_SEPARATE_COMPILATION) && !defined(CLIP_IMPLEMENTATION)
+#undef CLIP_STB_IMAGE_IMPLEMENTATION
+#endif
 #if defined(CLIP_STB_IMAGE_IMPLEMENTATION) && !defined(CLIP_DETAIL_STB_IMAGE_IMPLEMENTED)
 #define CLIP_DETAIL_STB_IMAGE_IMPLEMENTED
 #define STB_IMAGE_IMPLEMENTATION
 #endif
 #include <stb_image.h>
 
+#include <clip/detail/read_file.hpp>
 #include <clip/error.hpp>
 
 #include <cctype>
@@ -22,7 +27,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,6 +84,8 @@ struct DecodeOptions {
   /// Refuse larger images before decoding them; Pillow's decompression-bomb limit
   /// (Image.MAX_IMAGE_PIXELS).
   std::uint64_t max_pixels = 89'478'485;
+  /// Refuse image files larger than this before reading them (decode_image_file).
+  std::size_t max_file_bytes = std::size_t{1} << 30;
 };
 
 namespace detail {
@@ -403,14 +409,8 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
 
 /// Reads and decodes an image file (PNG, JPEG, BMP, GIF first frame, TGA, PNM, PSD, HDR, PIC).
 inline Image decode_image_file(const std::string& path, const DecodeOptions& options = {}) {
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  if (!file) throw Error(path + ": cannot open image file");
-  const std::streamoff end = file.tellg();
-  if (end < 0) throw Error(path + ": cannot read image file");
-  if (end == 0) throw Error(path + ": image file is empty");
-  std::vector<char> contents(static_cast<std::size_t>(end));
-  file.seekg(0);
-  if (!file.read(contents.data(), end)) throw Error(path + ": cannot read image file");
+  const std::string contents = detail::read_file(path, options.max_file_bytes, "image file");
+  if (contents.empty()) throw Error(path + ": image file is empty");
   return decode_image_memory(contents.data(), contents.size(), path, options);
 }
 

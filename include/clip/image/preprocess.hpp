@@ -5,6 +5,7 @@
 // The resize and crop happen in the image's own Pillow mode (see clip/image/decode.hpp), the
 // normalisation in float32 as torch does it, so the output equals the reference's tensor.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/config.hpp>
 #include <clip/image/detail/resample.hpp>
 #include <clip/error.hpp>
@@ -252,5 +253,10 @@ RowMatrix<Scalar> preprocess_images(const std::vector<Image>& images, const Prep
   }
   return batch;
 }
+
+CLIP_INSTANTIATE(void preprocess_image(const Image&, const PreprocessOptions&, float*))
+CLIP_INSTANTIATE(void preprocess_image(const Image&, const PreprocessOptions&, double*))
+CLIP_INSTANTIATE(RowMatrix<float> preprocess_images(const std::vector<Image>&, const PreprocessOptions&))
+CLIP_INSTANTIATE(RowMatrix<double> preprocess_images(const std::vector<Image>&, const PreprocessOptions&))
 
 }  // namespace clip

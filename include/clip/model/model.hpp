@@ -3,6 +3,7 @@
 // the logit scale. encode_images / encode_texts match CLIP.encode_image / encode_text (features not
 // normalised); see similarity.hpp for the logits. All const methods are thread-safe.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/formats/model_file.hpp>
 #include <clip/model/text_encoder.hpp>
 #include <clip/text/tokenizer.hpp>
@@ -18,14 +19,11 @@ namespace clip {
 template <typename Scalar>
 class Model {
  public:
-  explicit Model(const std::string& path)
-      : weights_(std::make_shared<const Weights<Scalar>>(path)),
-        tokenizer_(Tokenizer::from_merges(weights_->file().merges_text())),
-        vision_(weights_),
-        text_(weights_) {}
+  explicit Model(const std::string& path);
 
   const ModelConfig& config() const { return weights_->config(); }
-  /// The BPE tokenizer stored in the model file; tokenize() gives encode_texts' input.
+  /// The BPE tokenizer stored in the model file; its tokenize() gives encode_texts' input, rows
+  /// of the model's context_length.
   const Tokenizer& tokenizer() const { return tokenizer_; }
   const Weights<Scalar>& weights() const { return *weights_; }
 
@@ -46,5 +44,17 @@ class Model {
   VisionEncoder<Scalar> vision_;
   TextEncoder<Scalar> text_;
 };
+
+template <typename Scalar>
+Model<Scalar>::Model(const std::string& path)
+    : weights_(std::make_shared<const Weights<Scalar>>(path)),
+      tokenizer_(Tokenizer::from_merges(weights_->file().merges_text())),
+      vision_(weights_),
+      text_(weights_) {
+  tokenizer_.set_context_length(weights_->config().text.context_length);
+}
+
+CLIP_INSTANTIATE(class Model<float>)
+CLIP_INSTANTIATE(class Model<double>)
 
 }  // namespace clip

@@ -7,6 +7,7 @@
 // is float, and converted once into owned storage otherwise (double, F16, BF16, misaligned).
 // Immutable after construction, so any number of threads may read it.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/model/detail/products.hpp>
@@ -77,43 +78,7 @@ class Weights {
   explicit Weights(const std::string& path) : Weights(std::make_shared<const ModelFile>(path)) {}
 
   /// Shares an already opened file; the views into its memory map keep it alive.
-  explicit Weights(std::shared_ptr<const ModelFile> file) : file_(std::move(file)) {
-    const ModelConfig& config = file_->config();
-    const VisionConfig& v = config.vision;
-    const TextConfig& t = config.text;
-    const int patch_values = 3 * v.patch_size * v.patch_size;
-
-    pack("vision.patch_embedding", v.width, patch_values, vision_.patch_embedding);
-    vision_.class_embedding = load("vision.class_embedding", 1, v.width);
-    vision_.position_embedding = load("vision.position_embedding", v.tokens(), v.width);
-    vision_.ln_pre_weight = load("vision.ln_pre.weight", 1, v.width);
-    vision_.ln_pre_bias = load("vision.ln_pre.bias", 1, v.width);
-    load_blocks("vision", v.layers, v.width, v.mlp_width, vision_.blocks);
-    vision_.ln_post_weight = load("vision.ln_post.weight", 1, v.width);
-    vision_.ln_post_bias = load("vision.ln_post.bias", 1, v.width);
-    vision_.proj = load("vision.proj", v.width, config.embed_dim);
-
-    text_.token_embedding = load("text.token_embedding", t.vocab_size, t.width);
-    text_.position_embedding = load("text.position_embedding", t.context_length, t.width);
-    load_blocks("text", t.layers, t.width, t.mlp_width, text_.blocks);
-    text_.ln_final_weight = load("text.ln_final.weight", 1, t.width);
-    text_.ln_final_bias = load("text.ln_final.bias", 1, t.width);
-    text_.proj = load("text.proj", t.width, config.embed_dim);
-
-    logit_scale_log_ = load("logit_scale", 1, 1).data[0];
-
-    // One arena for every packed matrix, each at a 64-byte boundary; one thread per matrix.
-    std::size_t total = 0;
-    for (PackJob& job : pack_jobs_) {
-      job.offset = total;
-      const auto size = static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols));
-      total += (size * sizeof(Scalar) + 63) / 64 * 64 / sizeof(Scalar);
-    }
-    arena_ = detail::WeightArena<Scalar>(total);
-    detail::parallel_for(static_cast<int>(pack_jobs_.size()), detail::available_threads(),
-                         [&](int job) { run(pack_jobs_[static_cast<std::size_t>(job)]); });
-    pack_jobs_.clear();
-  }
+  explicit Weights(std::shared_ptr<const ModelFile> file);
 
   // Views point into owned storage or the shared map: moving is safe, copying would need care.
   Weights(const Weights&) = delete;
@@ -152,66 +117,13 @@ class Weights {
     pack_jobs_.push_back({&file_->tensors().info(name), rows, cols, &target, 0});
   }
 
-  void run(const PackJob& job) {
-    const TensorFile& tensors = file_->tensors();
-    Scalar* storage = arena_.data() + job.offset;
-    arena_.populate(storage, static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols)));
-    tensors.populate(*job.tensor);
-    if constexpr (std::is_same_v<Scalar, float>) {
-      if (const float* mapped = tensors.mapped_f32(*job.tensor)) {
-        *job.target = detail::PackedWeight<Scalar>(detail::MatrixView<Scalar>(mapped, job.rows, job.cols), storage);
-        tensors.release(*job.tensor);  // only the packed copy is read from now on
-        return;
-      }
-    }
-    // Converted a panel's rows at a time: a whole-matrix buffer per job made load spend half
-    // its time having the kernel zero fresh pages.
-    detail::PackedWeight<Scalar> packed(storage, job.rows, job.cols);
-    const Eigen::Index width = detail::panel_width<Scalar>();
-    std::vector<Scalar> rows(static_cast<std::size_t>(width * job.cols));
-    for (Eigen::Index p = 0; p < packed.panels(); ++p) {
-      const Eigen::Index count = std::min(width, job.rows - p * width);
-      tensors.copy_to(*job.tensor, rows.data(), static_cast<std::size_t>(p * width * job.cols),
-                      static_cast<std::size_t>(count * job.cols));
-      packed.pack_panel(p, rows.data());
-    }
-    *job.target = packed;
-    tensors.release(*job.tensor);
-  }
+  void run(const PackJob& job);
 
-  TensorView<Scalar> load(const std::string& name, Eigen::Index rows, Eigen::Index cols) {
-    const TensorFile& tensors = file_->tensors();
-    const TensorInfo& info = tensors.info(name);
-    // ModelFile has checked the shape against the config; rows * cols is the same count.
-    if constexpr (std::is_same_v<Scalar, float>) {
-      if (const float* mapped = tensors.mapped_f32(info)) return {mapped, rows, cols};
-    }
-    owned_.emplace_back(static_cast<std::size_t>(info.numel()));
-    tensors.copy_to(info, owned_.back().data());
-    return {owned_.back().data(), rows, cols};
-  }
+  TensorView<Scalar> load(const std::string& name, Eigen::Index rows, Eigen::Index cols);
 
   /// Fills `blocks` in place: the pack jobs keep pointers into it.
   void load_blocks(const std::string& tower, int layers, int width, int mlp_width,
-                   std::vector<BlockWeights<Scalar>>& blocks) {
-    blocks.resize(static_cast<std::size_t>(layers));
-    for (int i = 0; i < layers; ++i) {
-      const std::string prefix = tower + ".blocks." + std::to_string(i) + ".";
-      BlockWeights<Scalar>& block = blocks[static_cast<std::size_t>(i)];
-      block.ln_1_weight = load(prefix + "ln_1.weight", 1, width);
-      block.ln_1_bias = load(prefix + "ln_1.bias", 1, width);
-      pack(prefix + "attn.qkv.weight", 3 * width, width, block.qkv_weight);
-      block.qkv_bias = load(prefix + "attn.qkv.bias", 1, 3 * width);
-      pack(prefix + "attn.out.weight", width, width, block.out_weight);
-      block.out_bias = load(prefix + "attn.out.bias", 1, width);
-      block.ln_2_weight = load(prefix + "ln_2.weight", 1, width);
-      block.ln_2_bias = load(prefix + "ln_2.bias", 1, width);
-      pack(prefix + "mlp.fc.weight", mlp_width, width, block.fc_weight);
-      block.fc_bias = load(prefix + "mlp.fc.bias", 1, mlp_width);
-      pack(prefix + "mlp.proj.weight", width, mlp_width, block.proj_weight);
-      block.proj_bias = load(prefix + "mlp.proj.bias", 1, width);
-    }
-  }
+                   std::vector<BlockWeights<Scalar>>& blocks);
 
   std::shared_ptr<const ModelFile> file_;
   // A vector of buffers: each buffer's heap block never moves, so views stay valid as it grows.
@@ -222,5 +134,110 @@ class Weights {
   TextWeights<Scalar> text_;
   Scalar logit_scale_log_ = 0;
 };
+
+template <typename Scalar>
+Weights<Scalar>::Weights(std::shared_ptr<const ModelFile> file) : file_(std::move(file)) {
+  const ModelConfig& config = file_->config();
+  const VisionConfig& v = config.vision;
+  const TextConfig& t = config.text;
+  const int patch_values = 3 * v.patch_size * v.patch_size;
+
+  pack("vision.patch_embedding", v.width, patch_values, vision_.patch_embedding);
+  vision_.class_embedding = load("vision.class_embedding", 1, v.width);
+  vision_.position_embedding = load("vision.position_embedding", v.tokens(), v.width);
+  vision_.ln_pre_weight = load("vision.ln_pre.weight", 1, v.width);
+  vision_.ln_pre_bias = load("vision.ln_pre.bias", 1, v.width);
+  load_blocks("vision", v.layers, v.width, v.mlp_width, vision_.blocks);
+  vision_.ln_post_weight = load("vision.ln_post.weight", 1, v.width);
+  vision_.ln_post_bias = load("vision.ln_post.bias", 1, v.width);
+  vision_.proj = load("vision.proj", v.width, config.embed_dim);
+
+  text_.token_embedding = load("text.token_embedding", t.vocab_size, t.width);
+  text_.position_embedding = load("text.position_embedding", t.context_length, t.width);
+  load_blocks("text", t.layers, t.width, t.mlp_width, text_.blocks);
+  text_.ln_final_weight = load("text.ln_final.weight", 1, t.width);
+  text_.ln_final_bias = load("text.ln_final.bias", 1, t.width);
+  text_.proj = load("text.proj", t.width, config.embed_dim);
+
+  logit_scale_log_ = load("logit_scale", 1, 1).data[0];
+
+  // One arena for every packed matrix, each at a 64-byte boundary; one thread per matrix.
+  std::size_t total = 0;
+  for (PackJob& job : pack_jobs_) {
+    job.offset = total;
+    const auto size = static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols));
+    total += (size * sizeof(Scalar) + 63) / 64 * 64 / sizeof(Scalar);
+  }
+  arena_ = detail::WeightArena<Scalar>(total);
+  detail::parallel_for(static_cast<int>(pack_jobs_.size()), detail::available_threads(),
+                       [&](int job) { run(pack_jobs_[static_cast<std::size_t>(job)]); });
+  pack_jobs_.clear();
+}
+
+template <typename Scalar>
+void Weights<Scalar>::run(const PackJob& job) {
+  const TensorFile& tensors = file_->tensors();
+  Scalar* storage = arena_.data() + job.offset;
+  arena_.populate(storage, static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols)));
+  tensors.populate(*job.tensor);
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (const float* mapped = tensors.mapped_f32(*job.tensor)) {
+      *job.target = detail::PackedWeight<Scalar>(detail::MatrixView<Scalar>(mapped, job.rows, job.cols), storage);
+      tensors.release(*job.tensor);  // only the packed copy is read from now on
+      return;
+    }
+  }
+  // Converted a panel's rows at a time: a whole-matrix buffer per job made load spend half
+  // its time having the kernel zero fresh pages.
+  detail::PackedWeight<Scalar> packed(storage, job.rows, job.cols);
+  const Eigen::Index width = detail::panel_width<Scalar>();
+  std::vector<Scalar> rows(static_cast<std::size_t>(width * job.cols));
+  for (Eigen::Index p = 0; p < packed.panels(); ++p) {
+    const Eigen::Index count = std::min(width, job.rows - p * width);
+    tensors.copy_to(*job.tensor, rows.data(), static_cast<std::size_t>(p * width * job.cols),
+                    static_cast<std::size_t>(count * job.cols));
+    packed.pack_panel(p, rows.data());
+  }
+  *job.target = packed;
+  tensors.release(*job.tensor);
+}
+
+template <typename Scalar>
+TensorView<Scalar> Weights<Scalar>::load(const std::string& name, Eigen::Index rows, Eigen::Index cols) {
+  const TensorFile& tensors = file_->tensors();
+  const TensorInfo& info = tensors.info(name);
+  // ModelFile has checked the shape against the config; rows * cols is the same count.
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (const float* mapped = tensors.mapped_f32(info)) return {mapped, rows, cols};
+  }
+  owned_.emplace_back(static_cast<std::size_t>(info.numel()));
+  tensors.copy_to(info, owned_.back().data());
+  return {owned_.back().data(), rows, cols};
+}
+
+template <typename Scalar>
+void Weights<Scalar>::load_blocks(const std::string& tower, int layers, int width, int mlp_width,
+                                  std::vector<BlockWeights<Scalar>>& blocks) {
+  blocks.resize(static_cast<std::size_t>(layers));
+  for (int i = 0; i < layers; ++i) {
+    const std::string prefix = tower + ".blocks." + std::to_string(i) + ".";
+    BlockWeights<Scalar>& block = blocks[static_cast<std::size_t>(i)];
+    block.ln_1_weight = load(prefix + "ln_1.weight", 1, width);
+    block.ln_1_bias = load(prefix + "ln_1.bias", 1, width);
+    pack(prefix + "attn.qkv.weight", 3 * width, width, block.qkv_weight);
+    block.qkv_bias = load(prefix + "attn.qkv.bias", 1, 3 * width);
+    pack(prefix + "attn.out.weight", width, width, block.out_weight);
+    block.out_bias = load(prefix + "attn.out.bias", 1, width);
+    block.ln_2_weight = load(prefix + "ln_2.weight", 1, width);
+    block.ln_2_bias = load(prefix + "ln_2.bias", 1, width);
+    pack(prefix + "mlp.fc.weight", mlp_width, width, block.fc_weight);
+    block.fc_bias = load(prefix + "mlp.fc.bias", 1, mlp_width);
+    pack(prefix + "mlp.proj.weight", width, mlp_width, block.proj_weight);
+    block.proj_bias = load(prefix + "mlp.proj.bias", 1, width);
+  }
+}
+
+CLIP_INSTANTIATE(class Weights<float>)
+CLIP_INSTANTIATE(class Weights<double>)
 
 }  // namespace clip

@@ -10,12 +10,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,6 +27,7 @@
 #include "clip/text/detail/unicode.hpp"
 #include "clip/text/fix_text.hpp"
 #include "clip/text/invalid_utf8.hpp"
+#include "clip/detail/read_file.hpp"
 #include "clip/error.hpp"
 #include "clip/types.hpp"
 
@@ -173,13 +173,11 @@ inline std::string abbreviate_for_message(std::string_view text, std::size_t max
   return std::string(text.substr(0, cut)) + "...";
 }
 
+// Vocabulary files (merges, vocab.json, the gzipped BPE file) are a few MB; refuse the absurd.
+constexpr std::size_t kMaxVocabularyFileBytes = std::size_t{256} << 20;
+
 inline std::string read_binary_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read error");
-  return buffer.str();
+  return read_file(path, kMaxVocabularyFileBytes, "vocabulary file");
 }
 
 // Inflates a gzip file, refusing outputs beyond max_bytes (a corrupt or hostile file).
@@ -317,17 +315,27 @@ class Tokenizer {
     return out;
   }
 
-  /// clip.tokenize: one row per text, [SOT, ids..., EOT, 0...]. A text longer than
-  /// context_length throws clip::Error unless truncate, which keeps the first context_length
-  /// ids and makes the last one EOT (as OpenAI's truncate=True).
-  TokenMatrix tokenize(const std::vector<std::string>& texts, int context_length = 77, bool truncate = false,
-                       InvalidUtf8 policy = InvalidUtf8::replace) const {
-    return tokenize(texts, context_length, truncate, TokenizerOptions{true, policy});
+  /// The row length tokenize() gives by default: 77 (OpenAI's), or the model's context_length
+  /// for the tokenizer of a clip::Model.
+  int context_length() const { return context_length_; }
+  void set_context_length(int context_length) {
+    if (context_length < 1)
+      throw Error("tokenizer: context_length must be positive, got " + std::to_string(context_length));
+    context_length_ = context_length;
   }
 
-  /// tokenize() with explicit options.
-  TokenMatrix tokenize(const std::vector<std::string>& texts, int context_length, bool truncate,
+  /// clip.tokenize: one row per text, [SOT, ids..., EOT, 0...], of context_length() columns
+  /// unless another length is given. A text longer than that throws clip::Error unless truncate,
+  /// which keeps the first context_length ids and makes the last one EOT (OpenAI's truncate=True).
+  TokenMatrix tokenize(const std::vector<std::string>& texts, std::optional<int> row_length = std::nullopt,
+                       bool truncate = false, InvalidUtf8 policy = InvalidUtf8::replace) const {
+    return tokenize(texts, row_length, truncate, TokenizerOptions{true, policy});
+  }
+
+  /// tokenize() with explicit options (TokenizerOptions{false} skips fix_text).
+  TokenMatrix tokenize(const std::vector<std::string>& texts, std::optional<int> row_length, bool truncate,
                        const TokenizerOptions& options) const {
+    const int context_length = row_length.value_or(context_length_);
     if (context_length < 1)
       throw Error("tokenizer: context_length must be positive, got " + std::to_string(context_length));
     TokenMatrix result = TokenMatrix::Zero(static_cast<Eigen::Index>(texts.size()), context_length);
@@ -340,8 +348,8 @@ class Tokenizer {
       ids.push_back(eot_id_);
       if (ids.size() > capacity) {
         if (!truncate)
-          throw Error("tokenizer: text " + std::to_string(row) + " \"" + detail::abbreviate_for_message(texts[row]) +
-                      "\" has " + std::to_string(ids.size()) + " tokens with SOT and EOT, more than context_length " +
+          throw Error(std::string("tokenizer: ") + (texts.size() > 1 ? "text " + std::to_string(row) + " " : "") + "\"" +
+                      detail::abbreviate_for_message(texts[row]) + "\" has " + std::to_string(ids.size()) + " tokens with SOT and EOT, more than context_length " +
                       std::to_string(context_length) + " (use truncate to cut it)");
         ids.resize(capacity);
         ids.back() = eot_id_;
@@ -542,6 +550,7 @@ class Tokenizer {
   }
 
   std::string merges_text_;
+  int context_length_ = 77;
   std::size_t merge_count_ = 0;
   std::unordered_map<std::string, std::int32_t> id_of_token_;
   std::vector<std::string> token_bytes_;

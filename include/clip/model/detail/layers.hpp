@@ -5,7 +5,7 @@
 
 #include <clip/types.hpp>
 
-#include <Eigen/Core>
+#include <clip/detail/eigen.hpp>
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include <cmath>

@@ -11,7 +11,7 @@
 
 #include <clip/model/detail/layers.hpp>
 
-#include <Eigen/Core>
+#include <clip/detail/eigen.hpp>
 
 #include <algorithm>
 #include <cstddef>

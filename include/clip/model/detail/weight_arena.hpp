@@ -9,7 +9,7 @@
 #include <clip/detail/page_advice.hpp>
 #include <clip/error.hpp>
 
-#include <Eigen/Core>
+#include <clip/detail/eigen.hpp>
 
 #include <cstddef>
 #include <string>
