@@ -75,10 +75,51 @@ inline int encode_char(const Codec& codec, char32_t c) {
   return found != codec.encode.end() && found->first == c ? found->second : -1;
 }
 
-inline bool possible_encoding(std::u32string_view text, const Codec& codec) {
-  for (char32_t c : text)
-    if (encode_char(codec, c) < 0) return false;
-  return true;
+// Bit k set: codec k can encode the character. A table below U+2600, a sorted list above.
+struct CodecMasks {
+  std::vector<std::uint16_t> low;                               // by code point < kClassTableSize
+  std::vector<std::pair<char32_t, std::uint16_t>> high;         // sorted
+};
+
+inline const CodecMasks& codec_masks() {
+  static const CodecMasks masks = [] {
+    CodecMasks m;
+    m.low.assign(kClassTableSize, 0);
+    for (int k = 0; k < kCodecs; ++k) {
+      const Codec& codec = codecs()[static_cast<std::size_t>(k)];
+      const auto bit = static_cast<std::uint16_t>(1u << k);
+      for (char32_t c = 0; c < 0x80; ++c)
+        if (encode_char(codec, c) >= 0) m.low[c] |= bit;
+      for (const auto& entry : codec.encode) {
+        if (entry.first < kClassTableSize) {
+          m.low[entry.first] |= bit;
+          continue;
+        }
+        auto found = std::find_if(m.high.begin(), m.high.end(), [&](const auto& h) { return h.first == entry.first; });
+        if (found == m.high.end()) m.high.emplace_back(entry.first, bit);
+        else found->second |= bit;
+      }
+    }
+    std::sort(m.high.begin(), m.high.end());
+    return m;
+  }();
+  return masks;
+}
+
+// chardata.possible_encoding for all codecs at once: bit k set when codec k can encode the text.
+inline std::uint32_t possible_encodings(std::u32string_view text) {
+  const CodecMasks& masks = codec_masks();
+  std::uint32_t possible = (1u << kCodecs) - 1;
+  for (char32_t c : text) {
+    if (c < kClassTableSize) {
+      possible &= masks.low[c];
+    } else {
+      const auto found = std::lower_bound(masks.high.begin(), masks.high.end(), std::make_pair(c, std::uint16_t{0}));
+      possible &= found != masks.high.end() && found->first == c ? found->second : 0u;
+    }
+    if (possible == 0) break;
+  }
+  return possible;
 }
 
 inline std::string encode_with(std::u32string_view text, const Codec& codec) {
@@ -256,7 +297,8 @@ inline bool is_ascii_lower(char32_t c) { return c >= U'a' && c <= U'z'; }
 inline bool one_of(char32_t c, std::u32string_view set) { return c != kNoChar && set.find(c) != std::u32string_view::npos; }
 
 // badness.is_bad: does BADNESS_RE match anywhere? Each alternative of the expression is a test
-// at position i, in the expression's order (only existence matters, so the order is for reading).
+// at position i (only existence matters, so they are grouped by what their first character
+// needs: nothing classed, any class, upper_accented, Greek/Cyrillic).
 inline bool is_bad(std::u32string_view t) {
   const std::size_t n = t.size();
   constexpr std::uint32_t kAnyBadnessClass = (1u << 14) - 1;
@@ -275,37 +317,63 @@ inline bool is_bad(std::u32string_view t) {
   constexpr std::uint32_t LA = kLowerAccented, UA = kUpperAccented, LC = kLowerCommon, UC = kUpperCommon,
                           BOX = kBox, SP = kStartPunctuation, EP = kEndPunctuation, CUR = kCurrency,
                           NUM = kNumeric, LAW = kLaw, BAD = kBad, C1 = kC1, COMMON = kCommon, KAO = kKaomoji;
+  auto ascii_punctuation_before_a_circumflex = [](char32_t c) {
+    return c == U'.' || c == U',' || c == U'?' || c == U'!';
+  };
   for (std::size_t i = 0; i < n; ++i) {
-    const char32_t c0 = t[i];
     const std::uint32_t k0 = cls[i], k1 = cls[i + 1], k2 = cls[i + 2];
+    // Every alternative has a classed character among its first three.
+    if (((k0 | k1 | k2) & kAnyBadnessClass) == 0) continue;
+    const char32_t c0 = t[i];
+
+    // Alternatives that start with an unclassed character: an ASCII letter, punctuation or a space.
+    if (c0 < 0x80) {
+      if (is_ascii_letter(c0) && (k1 & (LC | UC)) && (k2 & BAD)) return true;
+      if (is_ascii_lower(c0)) {
+        if ((k1 & UA) && (k2 & (SP | CUR))) return true;
+        // [a-z]\s?[ÃÂ][ ]
+        if (one_of(ch(i + 1), U"ÃÂ") && ch(i + 2) == U' ') return true;
+        if (i + 1 < n && is_python_space(t[i + 1]) && one_of(ch(i + 2), U"ÃÂ") && ch(i + 3) == U' ') return true;
+      }
+      // [a-z.,?!{end_punctuation}] Â [ {start_punctuation}{end_punctuation}]
+      if ((is_ascii_lower(c0) || ascii_punctuation_before_a_circumflex(c0)) && ch(i + 1) == U'Â' &&
+          (ch(i + 2) == U' ' || (k2 & (SP | EP))))
+        return true;
+    }
+    if (is_python_space(c0) && (k1 & UA) && (k2 & CUR)) return true;  // \s [upper_accented] [currency]
+    if (!(k0 & kAnyBadnessClass)) continue;
+
     if (k0 & C1) return true;
     if ((k0 & (BAD | LA | UA | BOX | SP | EP | CUR | NUM | LAW)) && (k1 & BAD)) return true;
-    if (is_ascii_letter(c0) && (k1 & (LC | UC)) && (k2 & BAD)) return true;
     if ((k0 & BAD) && (k1 & (LA | UA | BOX | SP | EP | CUR | NUM | LAW))) return true;
     if ((k0 & (LA | LC | BOX | EP | CUR | NUM)) && (k1 & UA)) return true;
     if ((k0 & (BOX | EP | CUR | NUM)) && (k1 & LA)) return true;
     if ((k0 & (LA | BOX | EP)) && (k1 & CUR)) return true;
-    if (is_python_space(c0) && (k1 & UA) && (k2 & CUR)) return true;
     if ((k0 & (UA | BOX)) && (k1 & (NUM | LAW))) return true;
     if ((k0 & (LA | UA | BOX | CUR | EP)) && (k1 & SP) && (k2 & NUM)) return true;
     if ((k0 & (LA | UA | CUR | NUM | BOX | LAW)) && (k1 & EP) && (k2 & SP)) return true;
     if ((k0 & (CUR | NUM | BOX)) && (k1 & SP)) return true;
-    if (is_ascii_lower(c0) && (k1 & UA) && (k2 & (SP | CUR))) return true;
     if ((k0 & BOX) && (k1 & KAO)) return true;
     if ((k0 & (LA | UA | CUR | NUM | SP | EP | LAW)) && (k1 & BOX)) return true;
     if ((k0 & BOX) && (k1 & EP)) return true;
     if ((k0 & (LA | UA)) && (k1 & (SP | EP)) && i + 2 < n && is_python_word(t[i + 2])) return true;
+    if ((k0 & EP) && ch(i + 1) == U'Â' && (ch(i + 2) == U' ' || (k2 & (SP | EP)))) return true;
     // the ligature oe when not followed by an unaccented Latin letter
     if ((c0 == U'Œ' || c0 == U'œ') && i + 1 < n && !is_ascii_letter(t[i + 1])) return true;
-    // degree signs after capital letters
-    if ((k0 & UA) && ch(i + 1) == U'°') return true;
-    // common Windows-1252 2-character mojibake
-    if (one_of(c0, U"ÂÃÎÐ") &&
-        (one_of(ch(i + 1), U"€œŠš¢£Ÿž\u00A0\u00AD®©°·»–—´") || (k1 & (SP | EP))))
-      return true;
+    if (k0 & UA) {
+      // degree signs after capital letters
+      if (ch(i + 1) == U'°') return true;
+      // common Windows-1252 2-character mojibake
+      if (one_of(c0, U"ÂÃÎÐ") &&
+          (one_of(ch(i + 1), U"€œŠš¢£Ÿž\u00A0\u00AD®©°·»–—´") || (k1 & (SP | EP))))
+        return true;
+      // Windows-1252 encodings of 'à' and 'á', and of U+00A0 itself
+      if (c0 == U'Ã' && one_of(ch(i + 1), U"\u00A0¡")) return true;
+      if (i == 0 && one_of(c0, U"ÃÂ") && ch(1) == U' ') return true;
+    }
     if (c0 == U'×' && one_of(ch(i + 1), U"²³")) return true;
     // Windows-1252 mojibake of Arabic words: four characters
-    if (one_of(c0, U"ØÙ")) {
+    if (c0 == U'Ø' || c0 == U'Ù') {
       auto arabic_second = [&](std::size_t k) {
         return (cls[k] & (COMMON | CUR | BAD | NUM | SP)) || one_of(ch(k), U"ŸŠ®°µ»");
       };
@@ -318,30 +386,21 @@ inline bool is_bad(std::u32string_view t) {
     if (c0 == U'≈' && one_of(ch(i + 1), U"°¢")) return true;
     if (c0 == U'‚' && ch(i + 1) == U'Ä' && one_of(ch(i + 2), U"ìîïòôúùû†°¢π")) return true;
     if (c0 == U'‚' && one_of(ch(i + 1), U"âó") && one_of(ch(i + 2), U"àä°ê")) return true;
-    // Windows-1251 mojibake of the U+2000 range, of Latin-1 and of the Cyrillic alphabet
-    if (c0 == U'в' && ch(i + 1) == U'Ђ') return true;
-    if (one_of(c0, U"ВГРС") && ((k1 & (C1 | BAD | SP | EP | CUR)) || one_of(ch(i + 1), U"°µ")) &&
-        one_of(ch(i + 2), U"ВГРС"))
-      return true;
-    if (c0 == U'Г' && t.substr(i, 5) == U"ГўВЂВ" && i + 5 < n && t[i + 5] != U'\n' &&
-        (is_ascii_letter(ch(i + 6)) || ch(i + 6) == U' '))
-      return true;
-    // Windows-1252 encodings of 'à' and 'á', and of U+00A0 itself
-    if (c0 == U'Ã' && one_of(ch(i + 1), U"\u00A0¡")) return true;
-    if (is_ascii_lower(c0)) {
-      if (one_of(ch(i + 1), U"ÃÂ") && ch(i + 2) == U' ') return true;
-      if (i + 1 < n && is_python_space(t[i + 1]) && one_of(ch(i + 2), U"ÃÂ") && ch(i + 3) == U' ') return true;
+    if (k0 & (UC | LC)) {
+      // Windows-1251 mojibake of the U+2000 range, of Latin-1 and of the Cyrillic alphabet
+      if (c0 == U'в' && ch(i + 1) == U'Ђ') return true;
+      if (one_of(c0, U"ВГРС") && ((k1 & (C1 | BAD | SP | EP | CUR)) || one_of(ch(i + 1), U"°µ")) &&
+          one_of(ch(i + 2), U"ВГРС"))
+        return true;
+      if (c0 == U'Г' && t.substr(i, 5) == U"ГўВЂВ" && i + 5 < n && t[i + 5] != U'\n' &&
+          (is_ascii_letter(ch(i + 6)) || ch(i + 6) == U' '))
+        return true;
+      // Windows-1253 mojibake of the U+2000 range, of Latin-1 and of the Greek alphabet
+      if (c0 == U'β' && ch(i + 1) == U'€' && one_of(ch(i + 2), U"™\u00A0Ά\u00AD®°")) return true;
+      if (one_of(c0, U"ΒΓΞΟ") && ((k1 & (C1 | BAD | SP | EP | CUR)) || ch(i + 1) == U'°') &&
+          one_of(ch(i + 2), U"ΒΓΞΟ"))
+        return true;
     }
-    if (i == 0 && one_of(c0, U"ÃÂ") && ch(1) == U' ') return true;
-    // Â encoding exactly the character after it
-    if ((one_of(c0, U"abcdefghijklmnopqrstuvwxyz.,?!") || (k0 & EP)) && ch(i + 1) == U'Â' &&
-        (ch(i + 2) == U' ' || (k2 & (SP | EP))))
-      return true;
-    // Windows-1253 mojibake of the U+2000 range, of Latin-1 and of the Greek alphabet
-    if (c0 == U'β' && ch(i + 1) == U'€' && one_of(ch(i + 2), U"™\u00A0Ά\u00AD®°")) return true;
-    if (one_of(c0, U"ΒΓΞΟ") && ((k1 & (C1 | BAD | SP | EP | CUR)) || ch(i + 1) == U'°') &&
-        one_of(ch(i + 2), U"ΒΓΞΟ"))
-      return true;
     // Windows-1257 mojibake of the U+2000 range
     if (c0 == U'ā' && ch(i + 1) == U'€') return true;
   }
@@ -417,11 +476,11 @@ inline std::u32string fix_encoding_one_step(std::u32string_view text, int depth)
   if (text.empty()) return std::u32string(text);
   if (std::all_of(text.begin(), text.end(), [](char32_t c) { return c < 0x80; }) || !is_bad(text))
     return std::u32string(text);
-  bool latin1_possible = false;
+  const std::uint32_t possible = possible_encodings(text);
+  const bool latin1_possible = (possible & (1u << kLatin1)) != 0;
   for (int k = 0; k < kCodecs; ++k) {
     const Codec& codec = codecs()[static_cast<std::size_t>(k)];
-    if (!possible_encoding(text, codec)) continue;
-    if (k == kLatin1) latin1_possible = true;
+    if (!(possible & (1u << k))) continue;
     std::string bytes = encode_with(text, codec);
     if (k != kMacRoman && altered_utf8_search(bytes)) bytes = restore_byte_a0(bytes);
     if (codec.sloppy) bytes = replace_lossy_sequences(bytes);
