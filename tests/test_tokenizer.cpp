@@ -1,6 +1,7 @@
 // Tokenizer tests: exact parity with OpenAI's simple_tokenizer (reference data through
-// CLIP_REFERENCE_DIR) and unit cases whose expected ids were computed with OpenAI's Python
-// SimpleTokenizer logic (ftfy not applied), never with this code.
+// CLIP_REFERENCE_DIR, made with real ftfy) and unit cases whose expected ids were computed with
+// OpenAI's Python SimpleTokenizer logic without ftfy (so they run with fix_text off), never with
+// this code.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -34,6 +35,9 @@ const clip::Tokenizer* openai_tokenizer() {
 }
 
 #define REQUIRE_OPENAI_TOKENIZER() [[maybe_unused]] const clip::Tokenizer* tokenizer = openai_tokenizer()
+
+// The unit cases' ids were made without ftfy.
+const clip::TokenizerOptions kWithoutFixText{false};
 
 struct Case {
   const char* name;
@@ -118,11 +122,11 @@ TEST(TokenizerReference, HuggingFaceFilesGiveTheSameTokenizer) {
   EXPECT_EQ(from_hf.vocab_size(), tokenizer->vocab_size());
   EXPECT_EQ(from_hf.sot_id(), 49406);
   EXPECT_EQ(from_hf.eot_id(), 49407);
-  for (const Case& c : unit_cases()) EXPECT_EQ(from_hf.encode(c.text), c.ids) << c.name;
+  for (const Case& c : unit_cases()) EXPECT_EQ(from_hf.encode(c.text, kWithoutFixText), c.ids) << c.name;
   // The stored merges text reloads to the same tokenizer (what the model file keeps).
   const clip::Tokenizer reloaded = clip::Tokenizer::from_merges(from_hf.merges_text());
   EXPECT_EQ(reloaded.merges_text(), from_hf.merges_text());
-  for (const Case& c : unit_cases()) EXPECT_EQ(reloaded.encode(c.text), c.ids) << c.name;
+  for (const Case& c : unit_cases()) EXPECT_EQ(reloaded.encode(c.text, kWithoutFixText), c.ids) << c.name;
 }
 
 TEST(TokenizerReference, HuggingFaceVocabularyMismatchIsAnError) {
@@ -142,7 +146,41 @@ TEST(Tokenizer, UnitCasesMatchOpenAi) {
   EXPECT_EQ(tokenizer->vocab_size(), 49408u);
   EXPECT_EQ(tokenizer->sot_id(), 49406);
   EXPECT_EQ(tokenizer->eot_id(), 49407);
-  for (const Case& c : unit_cases()) EXPECT_EQ(tokenizer->encode(c.text), c.ids) << c.name;
+  for (const Case& c : unit_cases()) EXPECT_EQ(tokenizer->encode(c.text, kWithoutFixText), c.ids) << c.name;
+}
+
+// ids from the issue (OpenAI's tokenizer with and without ftfy): the switch picks the pipeline.
+TEST(Tokenizer, FixTextIsOnByDefaultAndCanBeSwitchedOff) {
+  REQUIRE_OPENAI_TOKENIZER();
+  const std::string text = "don\u2019t stop";
+  EXPECT_EQ(tokenizer->encode(text), (std::vector<std::int32_t>{847, 713, 1691}));
+  EXPECT_EQ(tokenizer->encode(text, kWithoutFixText), (std::vector<std::int32_t>{847, 728, 503, 339, 1691}));
+  const clip::TokenMatrix rows = tokenizer->tokenize({text}, 77, false, kWithoutFixText);
+  EXPECT_EQ(rows(0, 2), 728);
+  EXPECT_EQ(tokenizer->tokenize({text})(0, 2), 713);
+}
+
+// Reference ids of ftfy's cases and the generated lines, made with real ftfy 6.3.1.
+TEST(TokenizerReference, FtfyCorporaIdsWithFixText) {
+  REQUIRE_OPENAI_TOKENIZER();
+  int total = 0;
+  for (const char* name : {"cases.jsonl", "public.jsonl"}) {
+    const std::string path = reference_dir() + "/ftfy/" + name;
+    std::ifstream in(path);
+    if (!in) GTEST_SKIP() << "missing " << path;
+    int lines = 0, ids_match = 0;
+    for (std::string line; std::getline(in, line);) {
+      const auto row = nlohmann::json::parse(line);
+      const std::string text = row.contains("original") ? row.at("original") : row.at("text");
+      ++lines;
+      if (tokenizer->encode(text) == row.at("ids").get<std::vector<std::int32_t>>()) ++ids_match;
+      else ADD_FAILURE() << name << ": ids differ for " << nlohmann::json(text).dump();
+    }
+    std::cout << "ftfy/" << name << ": ids match " << ids_match << "/" << lines << "\n";
+    EXPECT_GT(lines, 0);
+    total += lines;
+  }
+  EXPECT_GT(total, 0);
 }
 
 TEST(Tokenizer, EmptyAndBlankTexts) {
@@ -223,7 +261,7 @@ TEST(Tokenizer, ConcurrentEncodeGivesTheSameIds) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < 20; ++round)
         for (const Case& c : unit_cases())
-          if (tokenizer->encode(c.text) != c.ids) ++failures[static_cast<std::size_t>(t)];
+          if (tokenizer->encode(c.text, kWithoutFixText) != c.ids) ++failures[static_cast<std::size_t>(t)];
     });
   for (auto& thread : threads) thread.join();
   for (int f : failures) EXPECT_EQ(f, 0);

@@ -27,6 +27,7 @@ struct Options {
   bool normalize = false;
   bool pixels = false;
   bool truncate = false;
+  bool no_fix_text = false;
   std::size_t batch = 16;
   int threads = 0;
   clip::cli::OutputOptions output;
@@ -50,6 +51,7 @@ int parse(int argc, char** argv, Options& options) {
   command.add_images(images);
   command.add_texts(texts);
   command.add_truncate(options.truncate);
+  command.add_no_fix_text(options.no_fix_text);
   app.add_flag("--normalize", options.normalize, "L2-normalise the features");
   app.add_flag("--pixels", options.pixels, "also output each image's preprocessed pixels (JSON only)");
   app.add_option("--batch", options.batch, "images or texts per encode")->check(CLI::PositiveNumber.description(""))->type_name("N");
@@ -138,7 +140,8 @@ std::vector<Embedded> embed_texts(const clip::Model<float>& model, const Options
     clip::TokenMatrix tokens(0, context);
     for (std::size_t i = first; i < std::min(first + options.batch, options.texts.size()); ++i) {
       try {
-        const clip::TokenMatrix row = model.tokenizer().tokenize({options.texts[i]}, context, options.truncate);
+        const clip::TokenMatrix row = model.tokenizer().tokenize({options.texts[i]}, context, options.truncate,
+                                                                 clip::TokenizerOptions{!options.no_fix_text});
         tokens.conservativeResize(tokens.rows() + 1, context);
         tokens.row(tokens.rows() - 1) = row;
         batch.push_back(i);

@@ -11,6 +11,8 @@
 // - str.isspace / str.lower / Final_Sigma (CPython 3.11 = Unicode 14.0): code points assigned
 //   after 14.0 get no properties (restricted with DerivedAge).
 // - the `regex` module's \p{L} / \p{N} / \s under IGNORECASE: all data in <unicode_dir>.
+#include <iconv.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -378,7 +380,7 @@ std::u32string parse_python_string(const std::string& text, std::size_t& pos) {
   return value;
 }
 
-void emit_html_entities(const std::string& entities_py, const std::string& out_path) {
+std::map<std::string, std::u32string> read_html5_entities(const std::string& entities_py) {
   auto in = open_input(entities_py);
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -398,6 +400,11 @@ void emit_html_entities(const std::string& entities_py, const std::string& out_p
     entities[ascii_name] = value;
   }
   if (entities.size() < 2000) throw std::runtime_error(entities_py + ": too few entities");
+  return entities;
+}
+
+void emit_html_entities(const std::string& entities_py, const std::string& out_path) {
+  const std::map<std::string, std::u32string> entities = read_html5_entities(entities_py);
 
   std::ofstream out(out_path);
   if (!out) throw std::runtime_error("cannot write " + out_path);
@@ -420,6 +427,327 @@ void emit_html_entities(const std::string& entities_py, const std::string& out_p
   out << "};\n\n}  // namespace clip::detail\n";
 }
 
+// ---------------------------------------------------------------------------------------------
+// fix_text_tables.hpp: what clip::fix_text (ftfy 6.3.1 on CPython 3.11) needs from Unicode 14.0
+// and from the single-byte codecs ftfy tries.
+
+struct NormalizationData {
+  std::vector<std::uint8_t> ccc = std::vector<std::uint8_t>(kCodePoints, 0);
+  std::vector<bool> canonical = std::vector<bool>(kCodePoints, false);  // decomposition has no <tag>
+  std::vector<std::vector<std::uint32_t>> decomposition = std::vector<std::vector<std::uint32_t>>(kCodePoints);
+  std::vector<bool> decimal = std::vector<bool>(kCodePoints, false);   // field 6: str.isdecimal, re's \d
+  std::vector<bool> numeric = std::vector<bool>(kCodePoints, false);   // field 8: str.isnumeric
+  std::vector<bool> letter = std::vector<bool>(kCodePoints, false);    // L*: str.isalpha
+};
+
+NormalizationData read_normalization_data(const std::string& path, const std::vector<bool>& in_python) {
+  NormalizationData data;
+  auto in = open_input(path);
+  std::string line;
+  std::uint32_t range_first = 0;
+  while (std::getline(in, line)) {
+    const auto f = split(line, ';');
+    if (f.size() < 15) continue;
+    const auto cp = static_cast<std::uint32_t>(std::stoul(f[0], nullptr, 16));
+    std::uint32_t first = cp;
+    if (f[1].find(", First>") != std::string::npos) {
+      range_first = cp;
+      continue;
+    }
+    if (f[1].find(", Last>") != std::string::npos) first = range_first;
+    for (std::uint32_t c = first; c <= cp; ++c) {
+      if (!in_python[c]) continue;  // CPython 3.11 knows nothing of it
+      data.ccc[c] = static_cast<std::uint8_t>(std::stoul(f[3]));
+      data.letter[c] = f[2][0] == 'L';
+      data.decimal[c] = !f[6].empty();
+      data.numeric[c] = !f[8].empty();
+      if (!f[5].empty()) {
+        std::istringstream parts(f[5]);
+        std::string part;
+        bool tagged = false;
+        while (parts >> part) {
+          if (part[0] == '<') tagged = true;
+          else data.decomposition[c].push_back(std::stoul(part, nullptr, 16));
+        }
+        data.canonical[c] = !tagged;
+      }
+    }
+  }
+  return data;
+}
+
+// Recursive decomposition (canonical only, or also compatibility), then canonical ordering.
+void decompose(const NormalizationData& d, std::uint32_t c, bool compatibility, std::vector<std::uint32_t>& out) {
+  if (!d.decomposition[c].empty() && (compatibility || d.canonical[c])) {
+    for (auto part : d.decomposition[c]) decompose(d, part, compatibility, out);
+    return;
+  }
+  out.push_back(c);
+}
+
+void canonical_order(const NormalizationData& d, std::vector<std::uint32_t>& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    if (d.ccc[s[i]] == 0) { ++i; continue; }
+    std::size_t j = i;
+    while (j < s.size() && d.ccc[s[j]] != 0) ++j;
+    std::stable_sort(s.begin() + i, s.begin() + j, [&](auto a, auto b) { return d.ccc[a] < d.ccc[b]; });
+    i = j;
+  }
+}
+
+// Two-stage table of one byte per code point: kBlockOf<name>[cp >> 8] picks a 256-entry block.
+void emit_two_stage(std::ostream& out, const std::string& name, const std::vector<std::uint8_t>& values) {
+  std::vector<std::array<std::uint8_t, 256>> blocks;
+  std::map<std::array<std::uint8_t, 256>, std::size_t> block_index;
+  std::vector<std::size_t> stage1;
+  for (std::uint32_t base = 0; base < kCodePoints; base += 256) {
+    std::array<std::uint8_t, 256> block{};
+    std::copy(values.begin() + base, values.begin() + base + 256, block.begin());
+    auto found = block_index.find(block);
+    if (found == block_index.end()) {
+      found = block_index.emplace(block, blocks.size()).first;
+      blocks.push_back(block);
+    }
+    stage1.push_back(found->second);
+  }
+  out << "inline constexpr std::uint16_t k" << name << "BlockOf[" << stage1.size() << "] = {";
+  for (std::size_t i = 0; i < stage1.size(); ++i) out << (i % 16 ? " " : "\n    ") << stage1[i] << ",";
+  out << "\n};\n\n";
+  out << "inline constexpr std::uint8_t k" << name << "Blocks[" << blocks.size() << "][256] = {\n";
+  for (const auto& block : blocks) {
+    out << "    {";
+    for (std::size_t i = 0; i < 256; ++i) out << (i % 32 ? " " : "\n        ") << int(block[i]) << ",";
+    out << "\n    },\n";
+  }
+  out << "};\n\n";
+}
+
+std::string hex_list(const std::vector<std::uint32_t>& cps) {
+  std::string s;
+  for (auto c : cps) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "\\U%08X", c);
+    s += buf;
+  }
+  return s;
+}
+
+// The single-byte codecs ftfy tries (its CHARMAP_ENCODINGS order), decoded with glibc's iconv.
+struct CodecSpec {
+  const char* ftfy_name;  // as ftfy/CPython call it
+  const char* iconv_name;
+};
+constexpr CodecSpec kCodecs[] = {
+    {"latin-1", "ISO-8859-1"}, {"windows-1252", "CP1252"}, {"windows-1251", "CP1251"},
+    {"windows-1250", "CP1250"}, {"windows-1253", "CP1253"}, {"windows-1254", "CP1254"},
+    {"windows-1257", "CP1257"}, {"iso-8859-2", "ISO-8859-2"}, {"macroman", "MACINTOSH"}, {"cp437", "IBM437"},
+};
+
+// Code point of one byte in an iconv charset, 0 when the byte is undefined there.
+std::uint32_t iconv_decode_byte(const char* charset, unsigned char byte) {
+  iconv_t cd = iconv_open("UTF-32LE", charset);
+  if (cd == reinterpret_cast<iconv_t>(-1)) throw std::runtime_error(std::string("iconv has no charset ") + charset);
+  char in_byte = static_cast<char>(byte);
+  unsigned char out_bytes[8] = {};
+  char* in_ptr = &in_byte;
+  char* out_ptr = reinterpret_cast<char*>(out_bytes);
+  std::size_t in_left = 1, out_left = sizeof out_bytes;
+  const std::size_t status = iconv(cd, &in_ptr, &in_left, &out_ptr, &out_left);
+  iconv_close(cd);
+  if (status == static_cast<std::size_t>(-1) || out_left != 4) return 0;
+  return out_bytes[0] | (out_bytes[1] << 8) | (out_bytes[2] << 16) | (static_cast<std::uint32_t>(out_bytes[3]) << 24);
+}
+
+// Python's str.upper() of a short string (full mappings; used for ftfy's upper-case entities).
+std::vector<std::uint32_t> python_upper(const std::u32string& text, const std::string& unicode_dir) {
+  static std::map<std::uint32_t, std::vector<std::uint32_t>> upper;
+  if (upper.empty()) {
+    const UnicodeData ucd = read_unicode_data(unicode_dir + "/UnicodeData.txt");
+    for (std::uint32_t c = 0; c < kCodePoints; ++c)
+      if (ucd.simple_upper[c] != 0) upper[c] = {ucd.simple_upper[c]};
+    auto in = open_input(unicode_dir + "/SpecialCasing.txt");
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto f = split(strip_comment(line), ';');
+      if (f.size() < 5 || !trim(f[4]).empty()) continue;
+      const auto cp = static_cast<std::uint32_t>(std::stoul(f[0], nullptr, 16));
+      std::vector<std::uint32_t> mapped;
+      std::istringstream parts(f[3]);
+      std::string part;
+      while (parts >> part) mapped.push_back(std::stoul(part, nullptr, 16));
+      upper[cp] = mapped;
+    }
+  }
+  std::vector<std::uint32_t> out;
+  for (char32_t c : text) {
+    const auto found = upper.find(c);
+    if (found == upper.end()) out.push_back(c);
+    else out.insert(out.end(), found->second.begin(), found->second.end());
+  }
+  return out;
+}
+
+std::map<std::string, std::u32string> read_html5_entities(const std::string& entities_py);
+
+void emit_fix_text_tables(const std::string& unicode_dir, const std::string& entities_py, const std::string& out_path) {
+  constexpr int kPythonUnicodeVersion = 1400;
+  std::vector<bool> in_python(kCodePoints, false);
+  read_property_file(unicode_dir + "/DerivedAge.txt", [&](std::uint32_t a, std::uint32_t b, const std::string& age) {
+    if (version_number(age) <= kPythonUnicodeVersion)
+      for (auto c = a; c <= b; ++c) in_python[c] = true;
+  });
+  const NormalizationData d = read_normalization_data(unicode_dir + "/UnicodeData.txt", in_python);
+  std::vector<bool> excluded(kCodePoints, false);
+  read_property_file(unicode_dir + "/DerivedNormalizationProps.txt",
+                     [&](std::uint32_t a, std::uint32_t b, const std::string& prop) {
+                       if (prop == "Full_Composition_Exclusion")
+                         for (auto c = a; c <= b; ++c) excluded[c] = true;
+                     });
+
+  // Canonical compositions: two-code-point canonical decompositions not excluded.
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint32_t> compositions;
+  std::vector<bool> second(kCodePoints, false);
+  for (std::uint32_t c = 0; c < kCodePoints; ++c)
+    if (d.canonical[c] && d.decomposition[c].size() == 2 && !excluded[c]) {
+      compositions[{d.decomposition[c][0], d.decomposition[c][1]}] = c;
+      second[d.decomposition[c][1]] = true;
+    }
+  for (std::uint32_t c = 0x1161; c <= 0x1175; ++c) second[c] = true;  // Hangul V
+  for (std::uint32_t c = 0x11A8; c <= 0x11C2; ++c) second[c] = true;  // Hangul T
+
+  std::map<std::uint32_t, std::vector<std::uint32_t>> full_decomposition;
+  for (std::uint32_t c = 0; c < kCodePoints; ++c)
+    if (d.canonical[c] && !d.decomposition[c].empty()) {
+      std::vector<std::uint32_t> parts;
+      decompose(d, c, false, parts);
+      full_decomposition[c] = parts;
+    }
+
+  // Flags: bit 0 has a canonical decomposition, bit 1 may combine with what precedes it in a
+  // composition, bit 2 Python re's \w (str.isalnum() or '_'), bit 3 re's \d (str.isdecimal()).
+  std::vector<std::uint8_t> flags(kCodePoints, 0), ccc(kCodePoints, 0);
+  for (std::uint32_t c = 0; c < kCodePoints; ++c) {
+    std::uint8_t f = 0;
+    if (full_decomposition.count(c)) f |= 1;
+    if (second[c]) f |= 2;
+    if (d.letter[c] || d.decimal[c] || d.numeric[c] || c == '_') f |= 4;
+    if (d.decimal[c]) f |= 8;
+    flags[c] = f;
+    ccc[c] = d.ccc[c];
+  }
+
+  // ftfy's fix_character_width: U+3000 -> ' ' and NFKC of U+FF01..U+FFEF where it differs.
+  std::map<std::uint32_t, std::vector<std::uint32_t>> width;
+  width[0x3000] = {0x20};
+  for (std::uint32_t c = 0xFF01; c < 0xFFF0; ++c) {
+    std::vector<std::uint32_t> parts;
+    decompose(d, c, true, parts);
+    canonical_order(d, parts);
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i)
+      if (compositions.count({parts[i], parts[i + 1]}))
+        throw std::runtime_error("width map: NFKD of a halfwidth/fullwidth form recomposes");
+    if (parts != std::vector<std::uint32_t>{c}) width[c] = parts;
+  }
+
+  // The codecs, bytes 0x80..0xFF (0x00..0x7F are ASCII in all of them, checked here).
+  std::vector<std::array<std::uint32_t, 128>> codecs;
+  for (const auto& spec : kCodecs) {
+    for (int b = 0; b < 0x80; ++b)
+      if (iconv_decode_byte(spec.iconv_name, static_cast<unsigned char>(b)) != static_cast<std::uint32_t>(b))
+        throw std::runtime_error(std::string(spec.iconv_name) + ": byte below 0x80 is not ASCII");
+    std::array<std::uint32_t, 128> table{};
+    for (int b = 0x80; b < 0x100; ++b) table[b - 0x80] = iconv_decode_byte(spec.iconv_name, static_cast<unsigned char>(b));
+    // CPython's mac_roman follows Apple's ROMAN.TXT where glibc's MACINTOSH does not.
+    if (std::string(spec.ftfy_name) == "macroman") {
+      table[0xC6 - 0x80] = 0x2206;  // INCREMENT (glibc: GREEK CAPITAL LETTER DELTA)
+      table[0xF0 - 0x80] = 0xF8FF;  // Apple logo, private use (glibc: U+E01E)
+    }
+    codecs.push_back(table);
+  }
+
+  // ftfy's HTML_ENTITIES additions: for a lower-case html5 name with ';', its upper-cased form
+  // decodes to the upper-cased value when html.unescape leaves that form alone.
+  const auto html5 = read_html5_entities(entities_py);
+  std::map<std::string, std::vector<std::uint32_t>> upper_entities;
+  for (const auto& [name, value] : html5) {
+    if (name.empty() || name.back() != ';') continue;
+    std::string upper = name;
+    bool has_lower = false;
+    for (char& ch : upper)
+      if (ch >= 'a' && ch <= 'z') {
+        ch = static_cast<char>(ch - 32);
+        has_lower = true;
+      }
+    bool is_lower = true;
+    for (char ch : name)
+      if (ch >= 'A' && ch <= 'Z') is_lower = false;
+    if (!is_lower || !has_lower) continue;
+    bool unescapes = html5.count(upper) > 0;  // html.unescape: exact name, else longest prefix >= 2
+    for (std::size_t x = upper.size() - 1; x > 1 && !unescapes; --x) unescapes = html5.count(upper.substr(0, x)) > 0;
+    if (!unescapes) upper_entities[upper] = python_upper(value, unicode_dir);
+  }
+
+  std::ofstream out(out_path);
+  if (!out) throw std::runtime_error("cannot write " + out_path);
+  out << "// GENERATED by tools/gen_unicode_tables.cpp from the Unicode Character Database (Debian\n"
+         "// unicode-data, restricted to Unicode 14.0 as CPython 3.11 has it), glibc's iconv charsets and\n"
+         "// CPython 3.11 Lib/html/entities.py. Do not edit. Used by clip::fix_text (ftfy 6.3.1).\n"
+         "#pragma once\n\n#include <cstdint>\n#include <string_view>\n\nnamespace clip::detail::fix_text_tables {\n\n";
+  out << "// Canonical combining class per code point.\n";
+  emit_two_stage(out, "Ccc", ccc);
+  out << "// Bit 0 has a canonical decomposition, bit 1 can be the second of a canonical composition\n"
+         "// (Hangul V and T jamo included), bit 2 Python re's \\w, bit 3 Python re's \\d.\n";
+  emit_two_stage(out, "Flags", flags);
+  out << "struct Mapping {\n    char32_t code_point;\n    std::u32string_view to;\n};\n\n";
+  out << "// Full canonical decompositions (recursive; Hangul syllables are algorithmic), sorted.\n";
+  out << "inline constexpr Mapping kDecompositions[" << full_decomposition.size() << "] = {\n";
+  for (const auto& [c, parts] : full_decomposition) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "    {0x%04X, U\"", c);
+    out << buf << hex_list(parts) << "\"},\n";
+  }
+  out << "};\n\n";
+  out << "struct Composition {\n    char32_t first, second, composite;\n};\n\n";
+  out << "// Canonical compositions without the Full_Composition_Exclusion ones, sorted by (first, second).\n";
+  out << "inline constexpr Composition kCompositions[" << compositions.size() << "] = {\n";
+  for (const auto& [pair, c] : compositions) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "    {0x%04X, 0x%04X, 0x%04X},\n", pair.first, pair.second, c);
+    out << buf;
+  }
+  out << "};\n\n";
+  out << "// ftfy's WIDTH_MAP: U+3000 and the NFKC forms of U+FF01..U+FFEF, sorted.\n";
+  out << "inline constexpr Mapping kWidthMap[" << width.size() << "] = {\n";
+  for (const auto& [c, parts] : width) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "    {0x%04X, U\"", c);
+    out << buf << hex_list(parts) << "\"},\n";
+  }
+  out << "};\n\n";
+  out << "// Bytes 0x80..0xFF of the codecs in ftfy's CHARMAP_ENCODINGS order, as CPython decodes them;\n"
+         "// 0 = undefined. (The sloppy- variants are built from these at run time.)\n";
+  out << "inline constexpr int kCodecCount = " << codecs.size() << ";\n";
+  out << "inline constexpr std::string_view kCodecNames[" << codecs.size() << "] = {";
+  for (const auto& spec : kCodecs) out << "\"" << spec.ftfy_name << "\", ";
+  out << "};\n";
+  out << "inline constexpr char32_t kCodecHighBytes[" << codecs.size() << "][128] = {\n";
+  for (const auto& table : codecs) {
+    out << "    {";
+    for (std::size_t i = 0; i < 128; ++i) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "0x%04X,", table[i]);
+      out << (i % 12 ? " " : "\n        ") << buf;
+    }
+    out << "\n    },\n";
+  }
+  out << "};\n\n";
+  out << "struct UpperEntity {\n    std::string_view name;  // without '&', with ';'\n    std::u32string_view value;\n};\n\n";
+  out << "// ftfy's upper-cased entities (&EACUTE; -> U+00C9), sorted by name.\n";
+  out << "inline constexpr UpperEntity kUpperEntities[" << upper_entities.size() << "] = {\n";
+  for (const auto& [name, value] : upper_entities) out << "    {\"" << name << "\", U\"" << hex_list(value) << "\"},\n";
+  out << "};\n\n}  // namespace clip::detail::fix_text_tables\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -433,6 +761,7 @@ int main(int argc, char** argv) {
     const std::string out_dir = argv[3];
     emit_unicode_tables(argv[1], out_dir + "/unicode_tables.hpp");
     emit_html_entities(argv[2], out_dir + "/html_entities.hpp");
+    emit_fix_text_tables(argv[1], argv[2], out_dir + "/fix_text_tables.hpp");
   } catch (const std::exception& e) {
     std::cerr << "gen_unicode_tables: " << e.what() << "\n";
     return 1;

@@ -19,6 +19,7 @@
 #include <clip/formats/tensor_writer.hpp>
 #include <clip/formats/npy.hpp>
 #include <clip/formats/tar.hpp>
+#include <clip/text/fix_text.hpp>
 #include <clip/text/tokenizer.hpp>
 #include <clip/image/decode.hpp>
 #include <clip/image/preprocess.hpp>

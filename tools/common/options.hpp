@@ -100,6 +100,13 @@ class Command {
                          "errors, as OpenAI's truncate=True");
   }
 
+  /// --no-fix-text: tokenize without clip::fix_text (ftfy.fix_text, which OpenAI's tokenizer runs first).
+  CLI::Option* add_no_fix_text(bool& no_fix_text) {
+    return app_.add_flag("--no-fix-text", no_fix_text,
+                         "tokenize texts as given, without ftfy's fix_text clean-up (mojibake, curly quotes, "
+                         "fullwidth forms, NFC...) that OpenAI's tokenizer applies first");
+  }
+
   /// --json, and where the tool has them --npy PREFIX / --output-dir DIR; at most one of them.
   void add_output(OutputOptions& output, bool npy = false, bool output_dir = false) {
     std::vector<CLI::Option*> choices{app_.add_flag("--json", output.json, "print JSON instead of a summary")};

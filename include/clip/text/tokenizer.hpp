@@ -1,7 +1,8 @@
 #pragma once
 // clip::Tokenizer: OpenAI CLIP's byte-level BPE tokenizer (simple_tokenizer.py), id for id.
-// Pipeline: html.unescape twice, strip, whitespace runs -> ' ', str.lower(), the regex
-// pre-tokenizer, UTF-8 bytes through bytes_to_unicode, BPE by merge rank. See docs/tokenizer.md.
+// Pipeline: ftfy.fix_text (clip::fix_text, on by default), html.unescape twice, strip,
+// whitespace runs -> ' ', str.lower(), the regex pre-tokenizer, UTF-8 bytes through
+// bytes_to_unicode, BPE by merge rank. See docs/tokenizer.md.
 
 #include <zlib.h>
 
@@ -22,119 +23,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clip/text/detail/html_entities.hpp"
+#include "clip/text/detail/html_unescape.hpp"
 #include "clip/text/detail/unicode.hpp"
+#include "clip/text/fix_text.hpp"
+#include "clip/text/invalid_utf8.hpp"
 #include "clip/detail/read_file.hpp"
 #include "clip/error.hpp"
 #include "clip/types.hpp"
 
 namespace clip::detail {
-
-inline const HtmlEntity* find_html_entity(std::u32string_view name) {
-  std::string ascii;
-  ascii.reserve(name.size());
-  for (char32_t c : name) {
-    if (c >= 0x80) return nullptr;  // every entity name is ASCII
-    ascii.push_back(static_cast<char>(c));
-  }
-  const auto* begin = std::begin(kHtmlEntities);
-  const auto* end = std::end(kHtmlEntities);
-  const auto* found = std::lower_bound(begin, end, std::string_view(ascii),
-                                         [](const HtmlEntity& e, std::string_view v) { return e.name < v; });
-  return found != end && found->name == ascii ? found : nullptr;
-}
-
-// html._replace_charref for a numeric reference whose value saturates at 0x110000.
-inline void append_numeric_charref(std::uint32_t number, std::u32string& out) {
-  // _invalid_charrefs: NUL, CR and the windows-1252 remapping of 0x80-0x9F.
-  static constexpr char32_t kCp1252[32] = {
-    0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0x8D,   0x017D, 0x8F,   0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
-  if (number == 0x00) return out.push_back(kReplacementCharacter);
-  if (number == 0x0D) return out.push_back(U'\r');
-  if (number >= 0x80 && number <= 0x9F) return out.push_back(kCp1252[number - 0x80]);
-  if ((number >= 0xD800 && number <= 0xDFFF) || number > 0x10FFFF) return out.push_back(kReplacementCharacter);
-  // _invalid_codepoints are dropped.
-  const bool invalid = (number >= 0x1 && number <= 0x8) || number == 0xB || (number >= 0xE && number <= 0x1F) ||
-                         (number >= 0x7F && number <= 0x9F) || (number >= 0xFDD0 && number <= 0xFDEF) ||
-                         (number & 0xFFFE) == 0xFFFE;
-  if (!invalid) out.push_back(static_cast<char32_t>(number));
-}
-
-inline bool is_ascii_digit(char32_t c) { return c >= U'0' && c <= U'9'; }
-inline int hex_value(char32_t c) {
-  if (is_ascii_digit(c)) return static_cast<int>(c - U'0');
-  if (c >= U'a' && c <= U'f') return static_cast<int>(c - U'a' + 10);
-  if (c >= U'A' && c <= U'F') return static_cast<int>(c - U'A' + 10);
-  return -1;
-}
-
-// Python's html.unescape: the regex &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)
-// replaced left to right, named references by exact name or else by their longest prefix.
-inline std::u32string html_unescape(std::u32string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  const std::size_t n = text.size();
-  std::size_t i = 0;
-  while (i < n) {
-    if (text[i] != U'&') {
-      out.push_back(text[i++]);
-      continue;
-    }
-    const std::size_t start = i + 1;
-    if (start < n && text[start] == U'#') {
-      std::size_t j = start + 1;
-      int base = 10;
-      if (j < n && (text[j] == U'x' || text[j] == U'X') && j + 1 < n && hex_value(text[j + 1]) >= 0) {
-        base = 16;
-        ++j;
-      } else if (!(j < n && is_ascii_digit(text[j]))) {
-        out.push_back(text[i++]);  // "&#" without digits is left alone
-        continue;
-      }
-      std::uint32_t number = 0;
-      for (; j < n && (base == 16 ? hex_value(text[j]) >= 0 : is_ascii_digit(text[j])); ++j)
-        number = std::min<std::uint32_t>(0x110000, number * base + static_cast<std::uint32_t>(hex_value(text[j])));
-      if (j < n && text[j] == U';') ++j;
-      append_numeric_charref(number, out);
-      i = j;
-      continue;
-    }
-    std::size_t j = start;
-    while (j < n && j - start < 32) {
-      const char32_t c = text[j];
-      if (c == U'\t' || c == U'\n' || c == U'\f' || c == U' ' || c == U'<' || c == U'&' || c == U'#' || c == U';')
-        break;
-      ++j;
-    }
-    if (j == start) {
-      out.push_back(text[i++]);
-      continue;
-    }
-    if (j < n && text[j] == U';') ++j;
-    const std::u32string_view name = text.substr(start, j - start);
-    i = j;
-    if (const HtmlEntity* entity = find_html_entity(name)) {
-      out.append(entity->value);
-      continue;
-    }
-    bool replaced = false;
-    for (std::size_t length = name.size() - 1; length >= 2 && length < name.size(); --length) {
-      if (const HtmlEntity* entity = find_html_entity(name.substr(0, length))) {
-        out.append(entity->value);
-        out.append(name.substr(length));
-        replaced = true;
-        break;
-      }
-    }
-    if (!replaced) {
-      out.push_back(U'&');
-      out.append(name);
-    }
-  }
-  return out;
-}
 
 // basic_clean (without ftfy) + whitespace_clean: unescape twice, strip, collapse every run of
 // whitespace (str.isspace) to one space, strip.
@@ -213,10 +110,14 @@ inline std::vector<TextPiece> split_pieces(std::u32string_view text) {
 
 namespace clip {
 
-/// What encode() does with bytes that are not well-formed UTF-8.
-enum class InvalidUtf8 {
-  replace,  ///< each maximal ill-formed subpart becomes U+FFFD (Python's errors="replace")
-  error,    ///< throw clip::Error naming the byte offset
+/// How encode() and tokenize() prepare a text.
+struct TokenizerOptions {
+  /// Run clip::fix_text (ftfy.fix_text) first, as OpenAI's and open_clip's tokenizers do.
+  /// Off: the text goes straight to html.unescape / whitespace / lower-case (Hugging Face's
+  /// CLIPTokenizer without ftfy installed does the same).
+  bool fix_text = true;
+  /// Bytes that are not well-formed UTF-8: replaced by U+FFFD (Python) or an error.
+  InvalidUtf8 invalid_utf8 = InvalidUtf8::replace;
 };
 
 namespace detail {
@@ -376,15 +277,21 @@ class Tokenizer {
   /// SimpleTokenizer.encode: BPE ids without SOT/EOT. "<|startoftext|>" and "<|endoftext|>"
   /// in the text become their special ids, as in the reference.
   std::vector<std::int32_t> encode(std::string_view text, InvalidUtf8 policy = InvalidUtf8::replace) const {
+    return encode(text, TokenizerOptions{true, policy});
+  }
+
+  /// encode() with explicit options (TokenizerOptions{false} skips ftfy's cleaning).
+  std::vector<std::int32_t> encode(std::string_view text, const TokenizerOptions& options) const {
     if (text.size() > max_text_bytes)
       throw Error("tokenizer: text \"" + detail::abbreviate_for_message(text) + "\" has " +
                   std::to_string(text.size()) + " bytes, more than the limit of " + std::to_string(max_text_bytes) +
                   " (Tokenizer::max_text_bytes)");
     std::u32string code_points;
     std::size_t error_offset = 0;
-    if (!detail::decode_utf8(text, policy == InvalidUtf8::replace, code_points, &error_offset))
+    if (!detail::decode_utf8(text, options.invalid_utf8 == InvalidUtf8::replace, code_points, &error_offset))
       throw Error("tokenizer: text \"" + detail::abbreviate_for_message(text.substr(0, error_offset)) +
                   "\" is not valid UTF-8 at byte " + std::to_string(error_offset));
+    if (options.fix_text) code_points = clip::fix_text(std::u32string_view(code_points));
     const std::u32string lowered = detail::python_lower(detail::clean_text(code_points));
     std::vector<std::int32_t> ids;
     std::string piece;
@@ -436,6 +343,12 @@ class Tokenizer {
   /// which keeps the first context_length ids and makes the last one EOT (OpenAI's truncate=True).
   TokenMatrix tokenize(const std::vector<std::string>& texts, std::optional<int> row_length = std::nullopt,
                        bool truncate = false, InvalidUtf8 policy = InvalidUtf8::replace) const {
+    return tokenize(texts, row_length, truncate, TokenizerOptions{true, policy});
+  }
+
+  /// tokenize() with explicit options (TokenizerOptions{false} skips fix_text).
+  TokenMatrix tokenize(const std::vector<std::string>& texts, std::optional<int> row_length, bool truncate,
+                       const TokenizerOptions& options) const {
     const int context_length = row_length.value_or(context_length_);
     if (context_length < 1)
       throw Error("tokenizer: context_length must be positive, got " + std::to_string(context_length));
@@ -444,7 +357,7 @@ class Tokenizer {
     for (std::size_t row = 0; row < texts.size(); ++row) {
       std::vector<std::int32_t> ids;
       ids.push_back(sot_id_);
-      const std::vector<std::int32_t> body = encode(texts[row], policy);
+      const std::vector<std::int32_t> body = encode(texts[row], options);
       ids.insert(ids.end(), body.begin(), body.end());
       ids.push_back(eot_id_);
       if (ids.size() > capacity) {
