@@ -39,7 +39,7 @@ struct Tool {
 const std::vector<Tool>& tools() {
   static const std::vector<Tool> all = {{"clip-convert", CLIP_CONVERT_EXE}, {"clip-embed", CLIP_EMBED_EXE},
                                         {"clip-tokenize", CLIP_TOKENIZE_EXE}, {"clip-zero-shot", CLIP_ZERO_SHOT_EXE},
-                                        {"clip-bench", CLIP_BENCH_EXE}, {"clip-geometry", CLIP_GEOMETRY_EXE}};
+                                        {"clip-bench", CLIP_BENCH_EXE}, {"clip-geometry", CLIP_GEOMETRY_EXE}, {"clip-search", CLIP_SEARCH_EXE}};
   return all;
 }
 
@@ -109,16 +109,16 @@ TEST(Cli, SharedOptionsAreSpelledAndExplainedTheSameEverywhere) {
     }
   }
   // Each shared option is in every tool that does the job it names.
-  EXPECT_EQ(tools_with["-h,--help"], 6);
-  EXPECT_EQ(tools_with["--version"], 6);
-  EXPECT_EQ(tools_with["--model"], 5);  // all but clip-convert
-  EXPECT_EQ(tools_with["--image"], 3);  // clip-embed, clip-zero-shot, clip-geometry
-  EXPECT_EQ(tools_with["--input"], 3);
-  EXPECT_EQ(tools_with["--text"], 2);  // clip-embed, clip-tokenize
-  EXPECT_EQ(tools_with["--texts-file"], 2);
+  EXPECT_EQ(tools_with["-h,--help"], 7);
+  EXPECT_EQ(tools_with["--version"], 7);
+  EXPECT_EQ(tools_with["--model"], 6);  // all but clip-convert
+  EXPECT_EQ(tools_with["--image"], 4);  // clip-embed, clip-zero-shot, clip-geometry, clip-search
+  EXPECT_EQ(tools_with["--input"], 4);
+  EXPECT_EQ(tools_with["--text"], 3);  // clip-embed, clip-tokenize, clip-search
+  EXPECT_EQ(tools_with["--texts-file"], 3);
   EXPECT_EQ(tools_with["--truncate"], 3);  // clip-embed, clip-tokenize, clip-geometry
-  EXPECT_EQ(tools_with["--threads"], 4);  // clip-embed, clip-zero-shot, clip-bench, clip-geometry
-  EXPECT_EQ(tools_with["--json"], 5);     // clip-embed, clip-zero-shot, clip-bench, clip-geometry, clip-convert
+  EXPECT_EQ(tools_with["--threads"], 5);  // clip-embed, clip-zero-shot, clip-bench, clip-geometry, clip-search
+  EXPECT_EQ(tools_with["--json"], 6);  // all but clip-tokenize, whose output is JSON lines
   EXPECT_EQ(tools_with["--npy"], 1);      // clip-embed
 }
 
@@ -131,7 +131,8 @@ TEST(Cli, HelpStatesDefaults) {
 
 TEST(Cli, UnknownOptionsAndMissingValuesAreUsageErrorsInEveryTool) {
   for (const Tool& tool : tools()) {
-    const CommandResult unknown = run(tool.exe, "--model " + quote(demo_model) + " --no-such-option");
+    // Required options given (clip-search also needs --collection), so the unknown one is what is reported.
+    const CommandResult unknown = run(tool.exe, "--model " + quote(demo_model) + " --collection . --no-such-option");
     EXPECT_EQ(unknown.status, 2) << tool.name;
     EXPECT_NE(unknown.err.find(std::string(tool.name) + ": "), std::string::npos) << unknown.err;
     EXPECT_NE(unknown.err.find("--no-such-option"), std::string::npos) << tool.name << ": " << unknown.err;

@@ -23,7 +23,6 @@ namespace {
 struct Options {
   std::string model, collection;
   std::vector<std::string> texts, images;
-  std::string texts_file;
   std::size_t k = 10;
   bool approximate = false, recall = false, json = false, search_texts = false;
   std::size_t ef = 128;
@@ -41,8 +40,6 @@ int run(const Options& options) {
                       std::to_string(model.config().embed_dim));
 
   std::vector<std::string> texts = options.texts;
-  if (!options.texts_file.empty())
-    for (const std::string& line : clip::cli::read_lines(options.texts_file, false)) texts.push_back(line);
   std::vector<std::string> labels;
   std::vector<clip::RowMatrix<float>> parts;
   if (!texts.empty()) {
@@ -118,23 +115,28 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   Options options;
-  CLI::App app{"clip-search: top-k keys of a clip-embed --output-dir folder for text or image queries (cosine)"};
-  app.add_option("--model", options.model, "model file (.safetensors) the collection was embedded with")->required();
-  app.add_option("--collection", options.collection, "a clip-embed --output-dir folder")->required();
-  app.add_option("--text", options.texts, "text queries");
-  app.add_option("--texts-file", options.texts_file, "a file of text queries, one a line");
-  app.add_option("--image", options.images, "image queries");
-  app.add_option("-k,--top", options.k, "results per query")->check(CLI::PositiveNumber);
+  clip::cli::Command command("clip-search",
+                             "Top-k keys of a clip-embed --output-dir folder for text or image queries, by cosine.");
+  CLI::App& app = command.app();
+  clip::cli::ImageInputs images;
+  clip::cli::TextInputs texts;
+  clip::cli::OutputOptions output;
+  command.add_model(options.model);
+  app.add_option("--collection", options.collection, "a clip-embed --output-dir folder")->required()->type_name("DIR");
+  command.add_texts(texts);
+  command.add_images(images);
+  app.add_option("-k,--top", options.k, "results per query")->check(CLI::PositiveNumber.description(""))->type_name("K");
   app.add_flag("--approximate", options.approximate, "search an HNSW index (hnswlib) instead of every row");
-  app.add_option("--ef", options.ef, "HNSW candidate list while searching (recall against speed)");
+  app.add_option("--ef", options.ef, "HNSW candidate list while searching (recall against speed)")->type_name("N");
   app.add_flag("--recall", options.recall, "also run exact search and print the approximate recall@k");
   app.add_flag("--search-texts", options.search_texts, "search the caption embeddings (text_emb) instead of img_emb");
-  app.add_flag("--json", options.json, "print JSON");
-  app.add_option("--threads", options.threads, "threads (default: all cores)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? clip::cli::kExitOk : clip::cli::kExitUsage;
-  }
-  return clip::cli::run_main("clip-search", [&] { return run(options); });
+  command.add_threads(options.threads);
+  command.add_output(output);
+  if (const int status = command.parse(argc, argv); status >= 0) return status;
+  options.json = output.json;
+  return clip::cli::run_main("clip-search", [&] {
+    options.texts = clip::cli::resolve_texts(texts);
+    options.images = clip::cli::resolve_images(images, std::cerr);
+    return run(options);
+  });
 }

@@ -149,6 +149,14 @@ class TensorFile {
 
   [[noreturn]] void fail(const std::string& what) const { throw Error(path_ + ": " + what); }
 
+  /// Whether the first non-blank byte of `bytes` (within the first 64) is '{', as a JSON header's
+  /// is; all blanks is not a verdict either way.
+  static bool starts_like_json_object(const std::uint8_t* bytes, std::size_t size) {
+    for (std::size_t i = 0; i < std::min<std::size_t>(size, 64); ++i)
+      if (bytes[i] != ' ' && bytes[i] != '\t' && bytes[i] != '\n' && bytes[i] != '\r') return bytes[i] == '{';
+    return true;
+  }
+
   void parse_header() {
     const std::size_t file_size = file_.size();
     if (file_size < 8) fail("too short to be a safetensors file (" + std::to_string(file_size) + " bytes)");
@@ -157,7 +165,7 @@ class TensorFile {
     // An absurd length with no JSON object after it is another format: saying so beats
     // reporting its first bytes as a header length.
     if ((header_length > max_header_bytes || header_length > file_size - 8) &&
-        file_size > 8 && file_.data()[8] != '{') {
+        !starts_like_json_object(file_.data() + 8, file_size - 8)) {
       const bool zip = file_.data()[0] == 'P' && file_.data()[1] == 'K';
       fail(std::string("not a safetensors file (no JSON header after the 8-byte length") +
            (zip ? "; it is a zip archive, e.g. a PyTorch checkpoint: convert it with clip-convert)" : ")"));

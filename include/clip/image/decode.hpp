@@ -442,6 +442,10 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
   const bool jpeg = detail::jpeg_soi_end(bytes, size) != 0;
   if (jpeg && !detail::has_jpeg_end_marker(bytes, size))
     throw Error(name + ": truncated JPEG (no end-of-image marker)");
+  // stb builds Huffman tables while reading the header, so this guard comes first; libjpeg
+  // would refuse such a table too, and checking here gives one message with either decoder.
+  if (jpeg && !detail::jpeg_huffman_tables_valid(bytes, size))
+    throw Error(name + ": corrupt JPEG (a Huffman table has more than 256 codes)");
 #ifdef CLIP_HAVE_LIBJPEG
   if (jpeg) {
     detail::JpegPixels decoded = detail::decode_jpeg_turbo(bytes, size, name, options.max_pixels);
@@ -466,10 +470,7 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
                   std::to_string(options.max_pixels) + " (DecodeOptions::max_pixels)");
   }
 
-  // Guards in front of stb_image 2.27's known bugs (docs/reliability.md), before stb sees the
-  // file: reading the header already builds Huffman tables.
-  if (jpeg && !detail::jpeg_huffman_tables_valid(bytes, size))
-    throw Error(name + ": corrupt JPEG (a Huffman table has more than 256 codes)");
+  // Guards in front of stb_image 2.27's known bugs (docs/reliability.md), before stb sees the file.
 
   if (detail::starts_with(bytes, size, "\x89PNG\r\n\x1a\n")) {
     if (const std::size_t chunk = detail::png_chunk_past_end(bytes, size))
