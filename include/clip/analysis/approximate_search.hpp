@@ -18,6 +18,16 @@
 #include <vector>
 
 #if __has_include(<hnswlib/hnswlib.h>)
+// hnswlib's SSE search loop prefetches from one link past the end of a node's list, a 4-byte
+// over-read that AddressSanitizer reports (hnswalg.h, searchBaseLayer); sanitizer builds use its
+// plain loops instead.
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MANUAL_VECTORIZATION
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_MANUAL_VECTORIZATION
+#endif
+#endif
 #include <hnswlib/hnswlib.h>
 #define CLIP_HAVE_HNSWLIB 1
 
@@ -52,15 +62,13 @@ class ApproximateIndex {
     rows.reserve(total);
     for (const EmbeddingBlock& block : blocks)
       for (std::size_t r = 0; r < block.rows; ++r) rows.push_back({block.data + r * dim, block.first_row + r});
-    // hnswlib's addPoint may run on several threads at once (it locks per node).
-    const int threads = detail::available_threads();
-    detail::parallel_for(threads, threads, [&](int part) {
-      std::vector<float> unit(dim);
-      for (std::size_t i = part; i < rows.size(); i += threads) {
-        normalise(rows[i].data, unit.data());
-        index_->addPoint(unit.data(), rows[i].label);
-      }
-    });
+    // One thread adds every point: in hnswlib 0.6.2 (Debian 12) a new node's level comes from
+    // one random generator that addPoint does not lock, so parallel builds race on it.
+    std::vector<float> unit(dim);
+    for (const Row& row : rows) {
+      normalise(row.data, unit.data());
+      index_->addPoint(unit.data(), row.label);
+    }
     index_->setEf(options.ef_search);
   }
 
