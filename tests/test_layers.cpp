@@ -1,6 +1,7 @@
 // The transformer building blocks against straightforward double loops written from the
 // definitions of the PyTorch ops (LayerNorm, softmax, MultiheadAttention, QuickGELU, GELU, Linear).
 
+#include <clip/model/detail/activations.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/model/detail/products.hpp>
 

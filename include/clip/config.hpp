@@ -2,9 +2,16 @@
 // ModelConfig: the architecture and preprocessing constants a model file carries in its metadata,
 // and the canonical tensor layout that follows from them.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/error.hpp>
 
+// The JSON reading and writing below is compiled once in clip_compiled (CLIP_HEADER_DEFINITIONS);
+// a file that only calls the API sees nlohmann::json declared, never its parser.
+#if CLIP_HEADER_DEFINITIONS
 #include <nlohmann/json.hpp>
+#else
+#include <nlohmann/json_fwd.hpp>
+#endif
 
 #include <array>
 #include <charconv>
@@ -106,13 +113,25 @@ inline double shortest_decimal(float value) {
   return std::strtod(std::string(text, end).c_str(), nullptr);
 }
 
+}  // namespace detail
+
+/// The config as the JSON object a model file's "config" metadata holds.
+nlohmann::json to_json(const ModelConfig& config);
+
+/// Parses and validates the "config" metadata of a model file; `source` names it in errors.
+ModelConfig config_from_json(const nlohmann::json& json, const std::string& source);
+
+#if CLIP_HEADER_DEFINITIONS
+
+namespace detail {
+
 inline nlohmann::json shortest_decimals(const std::array<float, 3>& values) {
   return {shortest_decimal(values[0]), shortest_decimal(values[1]), shortest_decimal(values[2])};
 }
 
 }  // namespace detail
 
-inline nlohmann::json to_json(const ModelConfig& config) {
+CLIP_INLINE nlohmann::json to_json(const ModelConfig& config) {
   const VisionConfig& v = config.vision;
   const TextConfig& t = config.text;
   return {
@@ -129,8 +148,7 @@ inline nlohmann::json to_json(const ModelConfig& config) {
   };
 }
 
-/// Parses and validates the "config" metadata of a model file; `source` names it in errors.
-inline ModelConfig config_from_json(const nlohmann::json& json, const std::string& source) {
+CLIP_INLINE ModelConfig config_from_json(const nlohmann::json& json, const std::string& source) {
   ModelConfig config;
   try {
     const auto& v = json.at("vision");
@@ -158,6 +176,8 @@ inline ModelConfig config_from_json(const nlohmann::json& json, const std::strin
   }
   return config;
 }
+
+#endif  // CLIP_HEADER_DEFINITIONS
 
 /// One tensor the canonical layout requires: its name, shape and meaning (docs/model-format.md).
 struct TensorSpec {

@@ -11,6 +11,7 @@
 // million 512-d rows per modality need a few tens of MB beyond the input. Sums are taken in
 // double, in a fixed order of row blocks, so results do not depend on the number of threads.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/error.hpp>
 #include <clip/types.hpp>
@@ -76,6 +77,94 @@ struct ReferenceConformity {
   Eigen::VectorXd conformity;  // mean_j cos(q, r_j) over all reference rows
   Eigen::VectorXd estimate;    // cos(q, m_ref)
 };
+
+/// All of one modality's shell statistics in two streamed passes over X; `name` names it in errors.
+template <typename Scalar>
+ShellStatistics shell_statistics(const Features<Scalar>& x, const std::string& name = "features");
+
+/// mean(X): one pass.
+template <typename Scalar>
+Eigen::VectorXd mean_vector(const Features<Scalar>& x);
+
+/// Exact conformity c_i = mean_{j != i} cos(x_i, x_j) of every row (see shell_statistics for
+/// the O(n d) identity). This convenience computes all of shell_statistics, covariance included.
+template <typename Scalar>
+Eigen::VectorXd conformity(const Features<Scalar>& x, const std::string& name = "features");
+
+/// Conformity of each query among a reference set (e.g. a query image among a gallery):
+/// mean_j cos(q, r_j) over all reference rows, and its estimate cos(q, m_ref).
+template <typename Scalar>
+ReferenceConformity conformity_against(const Features<Scalar>& reference, const Features<Scalar>& queries);
+
+/// |mean(I) - mean(T)| given both shells.
+double centroid_distance(const ShellStatistics& images, const ShellStatistics& texts);
+
+/// The same on L2-normalised rows: |mean(I / |I|) - mean(T / |T|)|.
+double normalized_centroid_distance(const ShellStatistics& images, const ShellStatistics& texts);
+
+/// The k features whose single best threshold tells images from texts most accurately (over
+/// every threshold between distinct values, both directions), best first, ties by lower index.
+/// A feature with no two distinct values scores the majority fraction.
+template <typename Scalar>
+std::vector<FeatureSeparability> feature_separability(const Features<Scalar>& images, const Features<Scalar>& texts,
+                                                      Eigen::Index k = 10);
+
+/// The same with the extremes already known from both shells' statistics.
+template <typename Scalar>
+std::vector<FeatureSeparability> feature_separability(const Features<Scalar>& images, const Features<Scalar>& texts,
+                                                      const ShellStatistics& image_shell, const ShellStatistics& text_shell,
+                                                      Eigen::Index k = 10);
+
+/// The largest logit scale the paired terms accept: exp(s - scale) with s >= -scale must not
+/// underflow a double (exp(-2 * 300) ~ 1e-261). CLIP clamps its scale at 100.
+constexpr double kMaxLogitScale = 300;
+
+/// Alignment, uniformity and loss of paired rows (row k of images pairs row k of texts), for the
+/// images as given (alpha 0) and shifted to I - alpha * mean(I) for each alpha; the first result
+/// is alpha 0, then one per alpha in order. `batch` > 0 splits the pairs into consecutive
+/// batches of that many (as CLIP's training sees them) and averages over all pairs; 0 means one
+/// batch of all n. The cost is n * batch * d: every image against every text of its batch, in
+/// tiles, never an n x n matrix.
+template <typename Scalar>
+std::vector<PairedTerms> paired_terms(const Features<Scalar>& images, const Features<Scalar>& texts, double logit_scale,
+                                      const std::vector<double>& alphas = {}, Eigen::Index batch = 0,
+                                      const Eigen::VectorXd* image_mean = nullptr);
+
+/// The paper's vSLERP: interpolate between two embeddings of one modality around that
+/// modality's mean (subtract it, spherical interpolation, add it back), so the path stays on the
+/// off-centre shell instead of cutting through it. t = 0 gives a, t = 1 gives b.
+Eigen::VectorXd mean_shifted_slerp(const Eigen::VectorXd& a, const Eigen::VectorXd& b, const Eigen::VectorXd& mean,
+                                   double t);
+
+/// Everything clip-geometry reports for two modalities.
+struct GeometryOptions {
+  double logit_scale = 100;
+  std::vector<double> shift_alphas;
+  Eigen::Index top_k = 10;
+  bool paired = true;         // compute the paired terms (needs equal counts)
+  Eigen::Index loss_batch = 0;  // see paired_terms
+};
+
+struct GeometryReport {
+  ShellStatistics images, texts;
+  double centroid_distance = 0, normalized_centroid_distance = 0;
+  std::vector<FeatureSeparability> separating_features;
+  bool has_paired = false;
+  PairedTerms paired;
+  std::vector<PairedTerms> shift_sweep;
+};
+
+/// All of the above for two modalities, as clip-geometry reports it.
+template <typename Scalar>
+GeometryReport analyze(const Features<Scalar>& images, const Features<Scalar>& texts, const GeometryOptions& options = {});
+
+}  // namespace clip::geometry
+
+// The computations are compiled once in clip_compiled under separate compilation, for float
+// and double (clip/detail/compilation.hpp); other files see the declarations above.
+#if CLIP_HEADER_DEFINITIONS
+
+namespace clip::geometry {
 
 namespace detail {
 
@@ -170,7 +259,7 @@ inline std::pair<double, LinearFit> correlate(const Eigen::VectorXd& x, const Ei
 
 /// All of one modality's shell statistics in two streamed passes over X.
 template <typename Scalar>
-ShellStatistics shell_statistics(const Features<Scalar>& x, const std::string& name = "features") {
+ShellStatistics shell_statistics(const Features<Scalar>& x, const std::string& name) {
   using namespace detail;
   const Eigen::Index n = x.rows(), d = x.cols();
   check_features(n, d, name);
@@ -245,7 +334,7 @@ Eigen::VectorXd mean_vector(const Features<Scalar>& x) {
 /// Exact conformity c_i = mean_{j != i} cos(x_i, x_j) of every row (see shell_statistics for
 /// the O(n d) identity). This convenience computes all of shell_statistics, covariance included.
 template <typename Scalar>
-Eigen::VectorXd conformity(const Features<Scalar>& x, const std::string& name = "features") {
+Eigen::VectorXd conformity(const Features<Scalar>& x, const std::string& name) {
   return shell_statistics(x, name).conformity;
 }
 
@@ -276,13 +365,13 @@ ReferenceConformity conformity_against(const Features<Scalar>& reference, const 
 }
 
 /// |mean(I) - mean(T)| given both shells.
-inline double centroid_distance(const ShellStatistics& images, const ShellStatistics& texts) {
+CLIP_INLINE double centroid_distance(const ShellStatistics& images, const ShellStatistics& texts) {
   detail::check_same_dim(images.dim, texts.dim, "centroid_distance");
   return (images.mean - texts.mean).norm();
 }
 
 /// The same on L2-normalised rows: |mean(I / |I|) - mean(T / |T|)|.
-inline double normalized_centroid_distance(const ShellStatistics& images, const ShellStatistics& texts) {
+CLIP_INLINE double normalized_centroid_distance(const ShellStatistics& images, const ShellStatistics& texts) {
   detail::check_same_dim(images.dim, texts.dim, "normalized_centroid_distance");
   return (images.normalized_mean - texts.normalized_mean).norm();
 }
@@ -451,7 +540,7 @@ std::vector<FeatureSeparability> separability(const Features<Scalar>& images, co
 /// A feature with no two distinct values scores the majority fraction.
 template <typename Scalar>
 std::vector<FeatureSeparability> feature_separability(const Features<Scalar>& images, const Features<Scalar>& texts,
-                                                      Eigen::Index k = 10) {
+                                                      Eigen::Index k) {
   detail::check_features(images.rows(), images.cols(), "images", 1);
   detail::check_features(texts.rows(), texts.cols(), "texts", 1);
   detail::check_same_dim(images.cols(), texts.cols(), "feature_separability");
@@ -465,15 +554,12 @@ std::vector<FeatureSeparability> feature_separability(const Features<Scalar>& im
 template <typename Scalar>
 std::vector<FeatureSeparability> feature_separability(const Features<Scalar>& images, const Features<Scalar>& texts,
                                                       const ShellStatistics& image_shell, const ShellStatistics& text_shell,
-                                                      Eigen::Index k = 10) {
+                                                      Eigen::Index k) {
   detail::check_same_dim(images.cols(), texts.cols(), "feature_separability");
   return detail::separability(images, texts, image_shell.feature_min.cwiseMin(text_shell.feature_min),
                               image_shell.feature_max.cwiseMax(text_shell.feature_max), k);
 }
 
-/// The largest logit scale the paired terms accept: exp(s - scale) with s >= -scale must not
-/// underflow a double (exp(-2 * 300) ~ 1e-261). CLIP clamps its scale at 100.
-constexpr double kMaxLogitScale = 300;
 
 /// Alignment, uniformity and loss of paired rows (row k of images pairs row k of texts), for the
 /// images as given (alpha 0) and shifted to I - alpha * mean(I) for each alpha; the first result
@@ -483,8 +569,8 @@ constexpr double kMaxLogitScale = 300;
 /// tiles, never an n x n matrix.
 template <typename Scalar>
 std::vector<PairedTerms> paired_terms(const Features<Scalar>& images, const Features<Scalar>& texts, double logit_scale,
-                                      const std::vector<double>& alphas = {}, Eigen::Index batch = 0,
-                                      const Eigen::VectorXd* image_mean = nullptr) {
+                                      const std::vector<double>& alphas, Eigen::Index batch,
+                                      const Eigen::VectorXd* image_mean) {
   using namespace detail;
   check_features(images.rows(), images.cols(), "images", 1);
   check_features(texts.rows(), texts.cols(), "texts", 1);
@@ -573,8 +659,8 @@ std::vector<PairedTerms> paired_terms(const Features<Scalar>& images, const Feat
 /// The paper's vSLERP: interpolate between two embeddings of one modality around that
 /// modality's mean (subtract it, spherical interpolation, add it back), so the path stays on the
 /// off-centre shell instead of cutting through it. t = 0 gives a, t = 1 gives b.
-inline Eigen::VectorXd mean_shifted_slerp(const Eigen::VectorXd& a, const Eigen::VectorXd& b, const Eigen::VectorXd& mean,
-                                          double t) {
+CLIP_INLINE Eigen::VectorXd mean_shifted_slerp(const Eigen::VectorXd& a, const Eigen::VectorXd& b,
+                                               const Eigen::VectorXd& mean, double t) {
   if (a.size() != b.size() || a.size() != mean.size()) throw Error("mean_shifted_slerp: vectors of different sizes");
   const Eigen::VectorXd u = a - mean, v = b - mean;
   const double nu = u.norm(), nv = v.norm();
@@ -586,26 +672,8 @@ inline Eigen::VectorXd mean_shifted_slerp(const Eigen::VectorXd& a, const Eigen:
   return mean + (std::sin((1 - t) * angle) / s) * u + (std::sin(t * angle) / s) * v;
 }
 
-/// Everything clip-geometry reports for two modalities.
-struct GeometryOptions {
-  double logit_scale = 100;
-  std::vector<double> shift_alphas;
-  Eigen::Index top_k = 10;
-  bool paired = true;         // compute the paired terms (needs equal counts)
-  Eigen::Index loss_batch = 0;  // see paired_terms
-};
-
-struct GeometryReport {
-  ShellStatistics images, texts;
-  double centroid_distance = 0, normalized_centroid_distance = 0;
-  std::vector<FeatureSeparability> separating_features;
-  bool has_paired = false;
-  PairedTerms paired;
-  std::vector<PairedTerms> shift_sweep;
-};
-
 template <typename Scalar>
-GeometryReport analyze(const Features<Scalar>& images, const Features<Scalar>& texts, const GeometryOptions& options = {}) {
+GeometryReport analyze(const Features<Scalar>& images, const Features<Scalar>& texts, const GeometryOptions& options) {
   detail::check_same_dim(images.cols(), texts.cols(), "geometry");
   if (options.paired && images.rows() != texts.rows())
     throw Error("paired statistics need one text per image: " + std::to_string(images.rows()) + " images, " +
@@ -625,5 +693,28 @@ GeometryReport analyze(const Features<Scalar>& images, const Features<Scalar>& t
   }
   return report;
 }
+
+}  // namespace clip::geometry
+
+#endif  // CLIP_HEADER_DEFINITIONS
+
+namespace clip::geometry {
+
+#define CLIP_DETAIL_GEOMETRY(Scalar)                                                                                  \
+  CLIP_INSTANTIATE(ShellStatistics shell_statistics<Scalar>(const Features<Scalar>&, const std::string&))             \
+  CLIP_INSTANTIATE(Eigen::VectorXd mean_vector<Scalar>(const Features<Scalar>&))                                      \
+  CLIP_INSTANTIATE(Eigen::VectorXd conformity<Scalar>(const Features<Scalar>&, const std::string&))                   \
+  CLIP_INSTANTIATE(ReferenceConformity conformity_against<Scalar>(const Features<Scalar>&, const Features<Scalar>&))  \
+  CLIP_INSTANTIATE(std::vector<FeatureSeparability> feature_separability<Scalar>(                                     \
+      const Features<Scalar>&, const Features<Scalar>&, Eigen::Index))                                                 \
+  CLIP_INSTANTIATE(std::vector<FeatureSeparability> feature_separability<Scalar>(                                     \
+      const Features<Scalar>&, const Features<Scalar>&, const ShellStatistics&, const ShellStatistics&, Eigen::Index)) \
+  CLIP_INSTANTIATE(std::vector<PairedTerms> paired_terms<Scalar>(const Features<Scalar>&, const Features<Scalar>&,   \
+                                                                 double, const std::vector<double>&, Eigen::Index,     \
+                                                                 const Eigen::VectorXd*))                               \
+  CLIP_INSTANTIATE(GeometryReport analyze<Scalar>(const Features<Scalar>&, const Features<Scalar>&, const GeometryOptions&))
+CLIP_DETAIL_GEOMETRY(float)
+CLIP_DETAIL_GEOMETRY(double)
+#undef CLIP_DETAIL_GEOMETRY
 
 }  // namespace clip::geometry

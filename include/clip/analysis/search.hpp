@@ -8,6 +8,7 @@
 //
 // Approximate search (hnswlib) is in approximate_search.hpp; recall_at_k measures it here.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/error.hpp>
 #include <clip/types.hpp>
@@ -75,77 +76,89 @@ struct EmbeddingBlock {
 
 /// The k rows of `blocks` with the highest cosine similarity to each query (row of `queries`),
 /// best first. Zero rows (e.g. missing captions) score 0.
-inline std::vector<std::vector<SearchHit>> exact_search(const std::vector<EmbeddingBlock>& blocks,
-                                                        const RowMatrix<float>& queries, std::size_t k,
-                                                        std::size_t block_rows = 16384) {
-  const auto dim = static_cast<std::size_t>(queries.cols());
-  for (const EmbeddingBlock& block : blocks)
-    if (block.rows && block.dim != dim)
-      throw Error("exact_search: collection rows have " + std::to_string(block.dim) + " values, queries " +
-                  std::to_string(dim));
-  if (block_rows == 0) throw Error("exact_search: block_rows must be at least 1");
-  // Normalised queries: the score is then q . x / |x|.
-  RowMatrix<float> unit = queries;
-  for (Eigen::Index q = 0; q < unit.rows(); ++q) {
-    const float norm = unit.row(q).norm();
-    if (norm > 0) unit.row(q) /= norm;
-  }
-  struct Piece {
-    const EmbeddingBlock* block;
-    std::size_t begin, end;
-  };
-  std::vector<Piece> pieces;
-  for (const EmbeddingBlock& block : blocks)
-    for (std::size_t begin = 0; begin < block.rows; begin += block_rows)
-      pieces.push_back({&block, begin, std::min(block.rows, begin + block_rows)});
-
-  const auto query_count = static_cast<std::size_t>(unit.rows());
-  const int threads = std::max(1, std::min<int>(detail::available_threads(), static_cast<int>(pieces.size())));
-  std::vector<std::vector<detail::TopK>> partial(threads, std::vector<detail::TopK>(query_count, detail::TopK(k)));
-  [[maybe_unused]] const detail::SerialEigenScope serial_eigen;
-  detail::parallel_for(threads, threads, [&](int part) {
-    RowMatrix<float> scores;
-    for (std::size_t p = part; p < pieces.size(); p += threads) {
-      const Piece& piece = pieces[p];
-      const auto rows = static_cast<Eigen::Index>(piece.end - piece.begin);
-      const Eigen::Map<const RowMatrix<float>> block(piece.block->data + piece.begin * dim, rows,
-                                                     static_cast<Eigen::Index>(dim));
-      scores.noalias() = block * unit.transpose();  // [rows, queries]
-      const Eigen::VectorXf norms = block.rowwise().norm();
-      for (Eigen::Index r = 0; r < rows; ++r) {
-        const float norm = norms(r);
-        const std::size_t row = piece.block->first_row + piece.begin + static_cast<std::size_t>(r);
-        for (std::size_t q = 0; q < query_count; ++q)
-          partial[part][q].offer({row, norm > 0 ? scores(r, static_cast<Eigen::Index>(q)) / norm : 0.0f});
-      }
-    }
-  });
-  std::vector<std::vector<SearchHit>> results(query_count);
-  for (std::size_t q = 0; q < query_count; ++q) {
-    detail::TopK merged(k);
-    for (int part = 0; part < threads; ++part)
-      for (const SearchHit& hit : partial[part][q].hits()) merged.offer(hit);
-    results[q] = merged.sorted();
-  }
-  return results;
-}
+std::vector<std::vector<SearchHit>> exact_search(const std::vector<EmbeddingBlock>& blocks,
+                                                 const RowMatrix<float>& queries, std::size_t k,
+                                                 std::size_t block_rows = 16384);
 
 /// Of each query's true top k (`exact`), the share `approximate` found: recall@k.
-inline double recall_at_k(const std::vector<std::vector<SearchHit>>& approximate,
-                          const std::vector<std::vector<SearchHit>>& exact) {
-  std::size_t found = 0, total = 0;
-  for (std::size_t q = 0; q < exact.size(); ++q) {
-    for (const SearchHit& truth : exact[q]) {
-      ++total;
-      for (const SearchHit& hit : approximate.at(q))
-        if (hit.row == truth.row) {
-          ++found;
-          break;
-        }
+double recall_at_k(const std::vector<std::vector<SearchHit>>& approximate,
+                   const std::vector<std::vector<SearchHit>>& exact);
+
+// Compiled once in clip_compiled under separate compilation (clip/detail/compilation.hpp).
+#if CLIP_HEADER_DEFINITIONS
+
+CLIP_INLINE std::vector<std::vector<SearchHit>> exact_search(const std::vector<EmbeddingBlock>& blocks,
+                                                             const RowMatrix<float>& queries, std::size_t k,
+                                                             std::size_t block_rows) {
+const auto dim = static_cast<std::size_t>(queries.cols());
+for (const EmbeddingBlock& block : blocks)
+  if (block.rows && block.dim != dim)
+    throw Error("exact_search: collection rows have " + std::to_string(block.dim) + " values, queries " +
+                std::to_string(dim));
+if (block_rows == 0) throw Error("exact_search: block_rows must be at least 1");
+// Normalised queries: the score is then q . x / |x|.
+RowMatrix<float> unit = queries;
+for (Eigen::Index q = 0; q < unit.rows(); ++q) {
+  const float norm = unit.row(q).norm();
+  if (norm > 0) unit.row(q) /= norm;
+}
+struct Piece {
+  const EmbeddingBlock* block;
+  std::size_t begin, end;
+};
+std::vector<Piece> pieces;
+for (const EmbeddingBlock& block : blocks)
+  for (std::size_t begin = 0; begin < block.rows; begin += block_rows)
+    pieces.push_back({&block, begin, std::min(block.rows, begin + block_rows)});
+
+const auto query_count = static_cast<std::size_t>(unit.rows());
+const int threads = std::max(1, std::min<int>(detail::available_threads(), static_cast<int>(pieces.size())));
+std::vector<std::vector<detail::TopK>> partial(threads, std::vector<detail::TopK>(query_count, detail::TopK(k)));
+[[maybe_unused]] const detail::SerialEigenScope serial_eigen;
+detail::parallel_for(threads, threads, [&](int part) {
+  RowMatrix<float> scores;
+  for (std::size_t p = part; p < pieces.size(); p += threads) {
+    const Piece& piece = pieces[p];
+    const auto rows = static_cast<Eigen::Index>(piece.end - piece.begin);
+    const Eigen::Map<const RowMatrix<float>> block(piece.block->data + piece.begin * dim, rows,
+                                                   static_cast<Eigen::Index>(dim));
+    scores.noalias() = block * unit.transpose();  // [rows, queries]
+    const Eigen::VectorXf norms = block.rowwise().norm();
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const float norm = norms(r);
+      const std::size_t row = piece.block->first_row + piece.begin + static_cast<std::size_t>(r);
+      for (std::size_t q = 0; q < query_count; ++q)
+        partial[part][q].offer({row, norm > 0 ? scores(r, static_cast<Eigen::Index>(q)) / norm : 0.0f});
     }
   }
-  return total ? static_cast<double>(found) / total : 1.0;
+});
+std::vector<std::vector<SearchHit>> results(query_count);
+for (std::size_t q = 0; q < query_count; ++q) {
+  detail::TopK merged(k);
+  for (int part = 0; part < threads; ++part)
+    for (const SearchHit& hit : partial[part][q].hits()) merged.offer(hit);
+  results[q] = merged.sorted();
 }
+return results;
+}
+
+CLIP_INLINE double recall_at_k(const std::vector<std::vector<SearchHit>>& approximate,
+                               const std::vector<std::vector<SearchHit>>& exact) {
+std::size_t found = 0, total = 0;
+for (std::size_t q = 0; q < exact.size(); ++q) {
+  for (const SearchHit& truth : exact[q]) {
+    ++total;
+    for (const SearchHit& hit : approximate.at(q))
+      if (hit.row == truth.row) {
+        ++found;
+        break;
+      }
+  }
+}
+return total ? static_cast<double>(found) / total : 1.0;
+}
+
+#endif  // CLIP_HEADER_DEFINITIONS
 
 }  // namespace clip
 

@@ -11,7 +11,9 @@
 #include <clip/formats/tensor_file.hpp>
 #include <clip/formats/tensor_writer.hpp>
 
+#if CLIP_HEADER_DEFINITIONS
 #include <nlohmann/json.hpp>
+#endif
 
 #include <algorithm>
 #include <cstdint>

@@ -11,6 +11,7 @@
 // parse_npy_header() works on a byte buffer and never reads past it, so it can be fuzzed.
 
 #include <clip/detail/atomic_write.hpp>
+#include <clip/detail/compilation.hpp>
 #include <clip/detail/mapped_file.hpp>
 #include <clip/error.hpp>
 
@@ -34,6 +35,56 @@ struct NpyHeader {
   std::size_t data_offset = 0;  // bytes before the first value
   std::size_t item_size() const { return type == NpyType::Float32 ? 4 : 8; }
 };
+
+
+/// Validates a whole .npy file held in [bytes, bytes + size) as a float32/float64 C-order
+/// [rows, cols] matrix and returns where its values are. `name` goes into error messages.
+NpyHeader parse_npy_header(const std::uint8_t* bytes, std::size_t size, const std::string& name);
+
+/// A memory-mapped .npy matrix. The values stay in the mapping; data<T>() is valid while it lives.
+class NpyFile {
+ public:
+  explicit NpyFile(const std::string& path) : file_(path), header_(parse_npy_header(file_.data(), file_.size(), path)) {}
+
+  const NpyHeader& header() const { return header_; }
+  NpyType type() const { return header_.type; }
+  std::uint64_t rows() const { return header_.rows; }
+  std::uint64_t cols() const { return header_.cols; }
+
+  /// The values in C order; T must be float for Float32 files and double for Float64 files.
+  template <typename T>
+  const T* data() const {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "npy data is float or double");
+    if ((std::is_same_v<T, float>) != (header_.type == NpyType::Float32)) throw Error("NpyFile::data: wrong element type");
+    return reinterpret_cast<const T*>(file_.data() + header_.data_offset);
+  }
+
+ private:
+  detail::MappedFile file_;
+  NpyHeader header_;
+};
+
+/// The header of a [rows, cols] .npy file (version 1.0) of `type`: the bytes before the values,
+/// padded so the values start at a multiple of 64. For writers that stream the values after it.
+std::string npy_header(NpyType type, std::uint64_t rows, std::uint64_t cols);
+
+/// The bytes of a float32 (or float64) [rows, cols] .npy file, values in C order.
+template <typename T>
+std::string npy_bytes(const T* values, std::uint64_t rows, std::uint64_t cols) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "npy_bytes writes float or double");
+  std::string file = npy_header(std::is_same_v<T, float> ? NpyType::Float32 : NpyType::Float64, rows, cols);
+  file.append(reinterpret_cast<const char*>(values), static_cast<std::size_t>(rows * cols) * sizeof(T));
+  return file;
+}
+
+/// Writes a [rows, cols] .npy file atomically (temporary file, then rename).
+template <typename T>
+void write_npy(const std::string& path, const T* values, std::uint64_t rows, std::uint64_t cols) {
+  detail::write_file_atomically(path, npy_bytes(values, rows, cols));
+}
+
+// Compiled once in clip_compiled under separate compilation (clip/detail/compilation.hpp).
+#if CLIP_HEADER_DEFINITIONS
 
 namespace detail {
 
@@ -126,9 +177,7 @@ inline std::uint64_t read_le(const std::uint8_t* bytes, int count) {
 
 }  // namespace detail
 
-/// Validates a whole .npy file held in [bytes, bytes + size) as a float32/float64 C-order
-/// [rows, cols] matrix and returns where its values are. `name` goes into error messages.
-inline NpyHeader parse_npy_header(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
+CLIP_INLINE NpyHeader parse_npy_header(const std::uint8_t* bytes, std::size_t size, const std::string& name) {
   static const char magic[] = "\x93NUMPY";
   if (size < 10 || std::memcmp(bytes, magic, 6) != 0) throw Error(name + ": not a .npy file (no \\x93NUMPY magic)");
   const int major = bytes[6];
@@ -202,32 +251,7 @@ inline NpyHeader parse_npy_header(const std::uint8_t* bytes, std::size_t size, c
   return header;
 }
 
-/// A memory-mapped .npy matrix. The values stay in the mapping; data<T>() is valid while it lives.
-class NpyFile {
- public:
-  explicit NpyFile(const std::string& path) : file_(path), header_(parse_npy_header(file_.data(), file_.size(), path)) {}
-
-  const NpyHeader& header() const { return header_; }
-  NpyType type() const { return header_.type; }
-  std::uint64_t rows() const { return header_.rows; }
-  std::uint64_t cols() const { return header_.cols; }
-
-  /// The values in C order; T must be float for Float32 files and double for Float64 files.
-  template <typename T>
-  const T* data() const {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "npy data is float or double");
-    if ((std::is_same_v<T, float>) != (header_.type == NpyType::Float32)) throw Error("NpyFile::data: wrong element type");
-    return reinterpret_cast<const T*>(file_.data() + header_.data_offset);
-  }
-
- private:
-  detail::MappedFile file_;
-  NpyHeader header_;
-};
-
-/// The header of a [rows, cols] .npy file (version 1.0) of `type`: the bytes before the values,
-/// padded so the values start at a multiple of 64. For writers that stream the values after it.
-inline std::string npy_header(NpyType type, std::uint64_t rows, std::uint64_t cols) {
+CLIP_INLINE std::string npy_header(NpyType type, std::uint64_t rows, std::uint64_t cols) {
   std::string header = std::string("{'descr': '") + (type == NpyType::Float32 ? "<f4" : "<f8") +
                        "', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " + std::to_string(cols) + "), }";
   header.append(63 - (10 + header.size()) % 64, ' ');
@@ -238,19 +262,6 @@ inline std::string npy_header(NpyType type, std::uint64_t rows, std::uint64_t co
   return file + header;
 }
 
-/// The bytes of a float32 (or float64) [rows, cols] .npy file, values in C order.
-template <typename T>
-std::string npy_bytes(const T* values, std::uint64_t rows, std::uint64_t cols) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "npy_bytes writes float or double");
-  std::string file = npy_header(std::is_same_v<T, float> ? NpyType::Float32 : NpyType::Float64, rows, cols);
-  file.append(reinterpret_cast<const char*>(values), static_cast<std::size_t>(rows * cols) * sizeof(T));
-  return file;
-}
-
-/// Writes a [rows, cols] .npy file atomically (temporary file, then rename).
-template <typename T>
-void write_npy(const std::string& path, const T* values, std::uint64_t rows, std::uint64_t cols) {
-  detail::write_file_atomically(path, npy_bytes(values, rows, cols));
-}
+#endif  // CLIP_HEADER_DEFINITIONS
 
 }  // namespace clip

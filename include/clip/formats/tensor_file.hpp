@@ -9,9 +9,15 @@
 
 #include <clip/formats/dtype.hpp>
 #include <clip/detail/mapped_file.hpp>
+#include <clip/detail/compilation.hpp>
 #include <clip/error.hpp>
 
+// The header is parsed in clip_compiled under separate compilation (see config.hpp).
+#if CLIP_HEADER_DEFINITIONS
 #include <nlohmann/json.hpp>
+#else
+#include <nlohmann/json_fwd.hpp>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -157,109 +163,8 @@ class TensorFile {
     return true;
   }
 
-  void parse_header() {
-    const std::size_t file_size = file_.size();
-    if (file_size < 8) fail("too short to be a safetensors file (" + std::to_string(file_size) + " bytes)");
-    std::uint64_t header_length = 0;
-    for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | file_.data()[i];
-    // An absurd length with no JSON object after it is another format: saying so beats
-    // reporting its first bytes as a header length.
-    if ((header_length > max_header_bytes || header_length > file_size - 8) &&
-        !starts_like_json_object(file_.data() + 8, file_size - 8)) {
-      const bool zip = file_.data()[0] == 'P' && file_.data()[1] == 'K';
-      fail(std::string("not a safetensors file (no JSON header after the 8-byte length") +
-           (zip ? "; it is a zip archive, e.g. a PyTorch checkpoint: convert it with clip-convert)" : ")"));
-    }
-    if (header_length > max_header_bytes)
-      fail("header length " + std::to_string(header_length) + " exceeds the limit of " +
-           std::to_string(max_header_bytes) + " bytes");
-    if (header_length > file_size - 8)
-      fail("header length " + std::to_string(header_length) + " runs past the end of the file (" +
-           std::to_string(file_size) + " bytes)");
-    data_start_ = 8 + static_cast<std::size_t>(header_length);
-    const std::size_t data_size = file_size - data_start_;
-
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(file_.data() + 8, file_.data() + data_start_);
-    } catch (const nlohmann::json::exception& e) {
-      fail(std::string("header is not valid JSON: ") + e.what());
-    }
-    if (!header.is_object()) fail("header is not a JSON object");
-
-    for (const auto& [name, entry] : header.items()) {
-      if (name == "__metadata__") {
-        if (!entry.is_object()) fail("__metadata__ is not an object");
-        for (const auto& [key, value] : entry.items()) {
-          if (!value.is_string()) fail("__metadata__ value '" + key + "' is not a string");
-          metadata_[key] = value.get<std::string>();
-        }
-        continue;
-      }
-      if (tensors_.size() == max_tensor_count)
-        fail("more than " + std::to_string(max_tensor_count) + " tensors (TensorFile::max_tensor_count)");
-      tensors_.push_back(parse_entry(name, entry, data_size));
-    }
-
-    // Spans must not overlap: two names for one byte would let a writer alias weights.
-    std::vector<const TensorInfo*> by_offset;
-    for (const TensorInfo& tensor : tensors_) by_offset.push_back(&tensor);
-    std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
-      return a->offset < b->offset || (a->offset == b->offset && a->nbytes < b->nbytes);
-    });
-    for (std::size_t i = 1; i < by_offset.size(); ++i) {
-      const TensorInfo& previous = *by_offset[i - 1];
-      const TensorInfo& current = *by_offset[i];
-      if (current.nbytes > 0 && previous.offset + previous.nbytes > current.offset)
-        fail("tensors '" + previous.name + "' and '" + current.name + "' overlap");
-    }
-    for (std::size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
-  }
-
-  TensorInfo parse_entry(const std::string& name, const nlohmann::json& entry,
-                         std::size_t data_size) const {
-    const std::string where = "tensor '" + name + "'";
-    if (!entry.is_object()) fail(where + " is not an object");
-    TensorInfo tensor;
-    tensor.name = name;
-    const auto dtype = entry.find("dtype");
-    if (dtype == entry.end() || !dtype->is_string()) fail(where + " has no dtype");
-    // Every dtype of the specification is accepted in the table; whether a tensor's dtype suits
-    // its use is for the reader of that tensor to say.
-    if (!parse_dtype_name(dtype->get<std::string>(), tensor.dtype))
-      fail(where + " has dtype " + dtype->get<std::string>() + ", which the safetensors specification does not define");
-
-    const auto shape = entry.find("shape");
-    if (shape == entry.end() || !shape->is_array()) fail(where + " has no shape");
-    // Count elements with an overflow guard: a hostile shape must not wrap to a small size.
-    std::uint64_t count = 1;
-    for (const auto& dim : *shape) {
-      if (!dim.is_number_integer() || dim.get<std::int64_t>() < 0) fail(where + " has an invalid shape");
-      const auto extent = dim.get<std::uint64_t>();
-      if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / 8 / extent)
-        fail(where + " has an absurdly large shape");
-      count *= extent;
-      tensor.shape.push_back(static_cast<std::int64_t>(extent));
-    }
-
-    const auto offsets = entry.find("data_offsets");
-    if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 ||
-        !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned())
-      fail(where + " has no valid data_offsets [begin, end]");
-    const auto begin = (*offsets)[0].get<std::uint64_t>();
-    const auto end = (*offsets)[1].get<std::uint64_t>();
-    if (begin > end) fail(where + " has data_offsets with begin after end");
-    if (end > data_size)
-      fail(where + " ends at byte " + std::to_string(end) + " but the data section has " +
-           std::to_string(data_size) + " bytes");
-    const std::uint64_t expected = count * dtype_size(tensor.dtype);
-    if (end - begin != expected)
-      fail(where + " " + dtype_name(tensor.dtype) + " " + shape_string(tensor.shape) + " needs " +
-           std::to_string(expected) + " bytes, its span has " + std::to_string(end - begin));
-    tensor.offset = static_cast<std::size_t>(begin);
-    tensor.nbytes = static_cast<std::size_t>(expected);
-    return tensor;
-  }
+  void parse_header();
+  TensorInfo parse_entry(const std::string& name, const nlohmann::json& entry, std::size_t data_size) const;
 
   std::string path_;
   detail::MappedFile file_;
@@ -268,5 +173,113 @@ class TensorFile {
   std::map<std::string, std::size_t> index_;
   std::map<std::string, std::string> metadata_;
 };
+
+#if CLIP_HEADER_DEFINITIONS
+
+CLIP_INLINE void TensorFile::parse_header() {
+  const std::size_t file_size = file_.size();
+  if (file_size < 8) fail("too short to be a safetensors file (" + std::to_string(file_size) + " bytes)");
+  std::uint64_t header_length = 0;
+  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | file_.data()[i];
+  // An absurd length with no JSON object after it is another format: saying so beats
+  // reporting its first bytes as a header length.
+  if ((header_length > max_header_bytes || header_length > file_size - 8) &&
+      !starts_like_json_object(file_.data() + 8, file_size - 8)) {
+    const bool zip = file_.data()[0] == 'P' && file_.data()[1] == 'K';
+    fail(std::string("not a safetensors file (no JSON header after the 8-byte length") +
+         (zip ? "; it is a zip archive, e.g. a PyTorch checkpoint: convert it with clip-convert)" : ")"));
+  }
+  if (header_length > max_header_bytes)
+    fail("header length " + std::to_string(header_length) + " exceeds the limit of " +
+         std::to_string(max_header_bytes) + " bytes");
+  if (header_length > file_size - 8)
+    fail("header length " + std::to_string(header_length) + " runs past the end of the file (" +
+         std::to_string(file_size) + " bytes)");
+  data_start_ = 8 + static_cast<std::size_t>(header_length);
+  const std::size_t data_size = file_size - data_start_;
+
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(file_.data() + 8, file_.data() + data_start_);
+  } catch (const nlohmann::json::exception& e) {
+    fail(std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!header.is_object()) fail("header is not a JSON object");
+
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object()) fail("__metadata__ is not an object");
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string()) fail("__metadata__ value '" + key + "' is not a string");
+        metadata_[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    if (tensors_.size() == max_tensor_count)
+      fail("more than " + std::to_string(max_tensor_count) + " tensors (TensorFile::max_tensor_count)");
+    tensors_.push_back(parse_entry(name, entry, data_size));
+  }
+
+  // Spans must not overlap: two names for one byte would let a writer alias weights.
+  std::vector<const TensorInfo*> by_offset;
+  for (const TensorInfo& tensor : tensors_) by_offset.push_back(&tensor);
+  std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+    return a->offset < b->offset || (a->offset == b->offset && a->nbytes < b->nbytes);
+  });
+  for (std::size_t i = 1; i < by_offset.size(); ++i) {
+    const TensorInfo& previous = *by_offset[i - 1];
+    const TensorInfo& current = *by_offset[i];
+    if (current.nbytes > 0 && previous.offset + previous.nbytes > current.offset)
+      fail("tensors '" + previous.name + "' and '" + current.name + "' overlap");
+  }
+  for (std::size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
+}
+
+CLIP_INLINE TensorInfo TensorFile::parse_entry(const std::string& name, const nlohmann::json& entry,
+                                               std::size_t data_size) const {
+  const std::string where = "tensor '" + name + "'";
+  if (!entry.is_object()) fail(where + " is not an object");
+  TensorInfo tensor;
+  tensor.name = name;
+  const auto dtype = entry.find("dtype");
+  if (dtype == entry.end() || !dtype->is_string()) fail(where + " has no dtype");
+  // Every dtype of the specification is accepted in the table; whether a tensor's dtype suits
+  // its use is for the reader of that tensor to say.
+  if (!parse_dtype_name(dtype->get<std::string>(), tensor.dtype))
+    fail(where + " has dtype " + dtype->get<std::string>() + ", which the safetensors specification does not define");
+
+  const auto shape = entry.find("shape");
+  if (shape == entry.end() || !shape->is_array()) fail(where + " has no shape");
+  // Count elements with an overflow guard: a hostile shape must not wrap to a small size.
+  std::uint64_t count = 1;
+  for (const auto& dim : *shape) {
+    if (!dim.is_number_integer() || dim.get<std::int64_t>() < 0) fail(where + " has an invalid shape");
+    const auto extent = dim.get<std::uint64_t>();
+    if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / 8 / extent)
+      fail(where + " has an absurdly large shape");
+    count *= extent;
+    tensor.shape.push_back(static_cast<std::int64_t>(extent));
+  }
+
+  const auto offsets = entry.find("data_offsets");
+  if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 ||
+      !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned())
+    fail(where + " has no valid data_offsets [begin, end]");
+  const auto begin = (*offsets)[0].get<std::uint64_t>();
+  const auto end = (*offsets)[1].get<std::uint64_t>();
+  if (begin > end) fail(where + " has data_offsets with begin after end");
+  if (end > data_size)
+    fail(where + " ends at byte " + std::to_string(end) + " but the data section has " +
+         std::to_string(data_size) + " bytes");
+  const std::uint64_t expected = count * dtype_size(tensor.dtype);
+  if (end - begin != expected)
+    fail(where + " " + dtype_name(tensor.dtype) + " " + shape_string(tensor.shape) + " needs " +
+         std::to_string(expected) + " bytes, its span has " + std::to_string(end - begin));
+  tensor.offset = static_cast<std::size_t>(begin);
+  tensor.nbytes = static_cast<std::size_t>(expected);
+  return tensor;
+}
+
+#endif  // CLIP_HEADER_DEFINITIONS
 
 }  // namespace clip

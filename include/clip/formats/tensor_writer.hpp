@@ -2,10 +2,14 @@
 // TensorWriter: builds a safetensors file in memory order and writes it atomically.
 
 #include <clip/detail/atomic_write.hpp>
+#include <clip/detail/compilation.hpp>
 #include <clip/formats/detail/half.hpp>
 #include <clip/formats/tensor_file.hpp>
 
+// The header is written in clip_compiled under separate compilation (see config.hpp).
+#if CLIP_HEADER_DEFINITIONS
 #include <nlohmann/json.hpp>
+#endif
 
 #include <cstdint>
 #include <algorithm>
@@ -60,30 +64,7 @@ class TensorWriter {
 
   /// The complete file image. Wider dtypes come first so that F32 data stays 4-byte aligned
   /// (the header is padded to a multiple of 8) and can be used in place through the memory map.
-  std::string serialize() const {
-    std::vector<const Entry*> order;
-    for (const Entry& entry : entries_) order.push_back(&entry);
-    std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
-      return dtype_size(a->dtype) > dtype_size(b->dtype);
-    });
-    nlohmann::ordered_json header;
-    if (!metadata_.empty()) header["__metadata__"] = metadata_;
-    std::uint64_t offset = 0;
-    for (const Entry* entry : order) {
-      header[entry->name] = {{"dtype", dtype_name(entry->dtype)},
-                             {"shape", entry->shape},
-                             {"data_offsets", {offset, offset + entry->bytes.size()}}};
-      offset += entry->bytes.size();
-    }
-    std::string header_text = header.dump();
-    header_text.append((8 - header_text.size() % 8) % 8, ' ');
-    std::string file;
-    file.reserve(8 + header_text.size() + offset);
-    for (int b = 0; b < 8; ++b) file.push_back(static_cast<char>(static_cast<std::uint64_t>(header_text.size()) >> (8 * b)));
-    file += header_text;
-    for (const Entry* entry : order) file.append(entry->bytes.begin(), entry->bytes.end());
-    return file;
-  }
+  std::string serialize() const;
 
   /// Writes to a temporary file beside `path` and renames it into place.
   void write(const std::string& path) const { detail::write_file_atomically(path, serialize()); }
@@ -99,5 +80,34 @@ class TensorWriter {
   std::vector<Entry> entries_;
   std::set<std::string> names_;
 };
+
+#if CLIP_HEADER_DEFINITIONS
+
+CLIP_INLINE std::string TensorWriter::serialize() const {
+  std::vector<const Entry*> order;
+  for (const Entry& entry : entries_) order.push_back(&entry);
+  std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    return dtype_size(a->dtype) > dtype_size(b->dtype);
+  });
+  nlohmann::ordered_json header;
+  if (!metadata_.empty()) header["__metadata__"] = metadata_;
+  std::uint64_t offset = 0;
+  for (const Entry* entry : order) {
+    header[entry->name] = {{"dtype", dtype_name(entry->dtype)},
+                           {"shape", entry->shape},
+                           {"data_offsets", {offset, offset + entry->bytes.size()}}};
+    offset += entry->bytes.size();
+  }
+  std::string header_text = header.dump();
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  std::string file;
+  file.reserve(8 + header_text.size() + offset);
+  for (int b = 0; b < 8; ++b) file.push_back(static_cast<char>(static_cast<std::uint64_t>(header_text.size()) >> (8 * b)));
+  file += header_text;
+  for (const Entry* entry : order) file.append(entry->bytes.begin(), entry->bytes.end());
+  return file;
+}
+
+#endif  // CLIP_HEADER_DEFINITIONS
 
 }  // namespace clip

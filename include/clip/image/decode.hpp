@@ -14,17 +14,8 @@
 #if defined(CLIP_SEPARATE_COMPILATION) && !defined(CLIP_IMPLEMENTATION)
 #undef CLIP_STB_IMAGE_IMPLEMENTATION
 #endif
-#if defined(CLIP_STB_IMAGE_IMPLEMENTATION) && !defined(CLIP_DETAIL_STB_IMAGE_IMPLEMENTED)
-#define CLIP_DETAIL_STB_IMAGE_IMPLEMENTED
-#define STB_IMAGE_IMPLEMENTATION
-#endif
-#include <stb_image.h>
-
-#include <clip/detail/read_file.hpp>
+#include <clip/detail/compilation.hpp>
 #include <clip/error.hpp>
-#ifdef CLIP_HAVE_LIBJPEG
-#include <clip/image/jpeg.hpp>
-#endif
 
 #include <cctype>
 #include <climits>
@@ -91,6 +82,35 @@ struct DecodeOptions {
   /// Refuse image files larger than this before reading them (decode_image_file).
   std::size_t max_file_bytes = std::size_t{1} << 30;
 };
+
+/// Decodes an encoded image held in memory; `name` is used in error messages.
+Image decode_image_memory(const void* data, std::size_t size, const std::string& name,
+                          const DecodeOptions& options = {});
+
+/// Reads and decodes an image file (PNG, JPEG, BMP, GIF first frame, TGA, PNM, PSD, HDR, PIC).
+Image decode_image_file(const std::string& path, const DecodeOptions& options = {});
+
+/// Wraps an application's own 8-bit RGB buffer (rows `stride_bytes` apart) as an RGB image.
+Image image_from_rgb8(const std::uint8_t* rgb, int width, int height, std::size_t stride_bytes);
+
+}  // namespace clip
+
+// The decoders (stb_image, libjpeg-turbo, the format checks) are compiled once in clip_compiled
+// under separate compilation (CLIP_HEADER_DEFINITIONS, see clip/detail/compilation.hpp).
+#if CLIP_HEADER_DEFINITIONS
+
+#if defined(CLIP_STB_IMAGE_IMPLEMENTATION) && !defined(CLIP_DETAIL_STB_IMAGE_IMPLEMENTED)
+#define CLIP_DETAIL_STB_IMAGE_IMPLEMENTED
+#define STB_IMAGE_IMPLEMENTATION
+#endif
+#include <stb_image.h>
+
+#include <clip/detail/read_file.hpp>
+#ifdef CLIP_HAVE_LIBJPEG
+#include <clip/image/jpeg.hpp>
+#endif
+
+namespace clip {
 
 namespace detail {
 
@@ -428,9 +448,8 @@ inline std::string stb_reason() {
 
 }  // namespace detail
 
-/// Decodes an encoded image held in memory; `name` is used in error messages.
-inline Image decode_image_memory(const void* data, std::size_t size, const std::string& name,
-                                 const DecodeOptions& options = {}) {
+CLIP_INLINE Image decode_image_memory(const void* data, std::size_t size, const std::string& name,
+                                      const DecodeOptions& options) {
   if (data == nullptr || size == 0) throw Error(name + ": empty image data");
   if (size > static_cast<std::size_t>(INT_MAX))
     throw Error(name + ": " + std::to_string(size) + " bytes is more than the decoder accepts (2 GiB)");
@@ -536,15 +555,13 @@ inline Image decode_image_memory(const void* data, std::size_t size, const std::
   return image;
 }
 
-/// Reads and decodes an image file (PNG, JPEG, BMP, GIF first frame, TGA, PNM, PSD, HDR, PIC).
-inline Image decode_image_file(const std::string& path, const DecodeOptions& options = {}) {
+CLIP_INLINE Image decode_image_file(const std::string& path, const DecodeOptions& options) {
   const std::string contents = detail::read_file(path, options.max_file_bytes, "image file");
   if (contents.empty()) throw Error(path + ": image file is empty");
   return decode_image_memory(contents.data(), contents.size(), path, options);
 }
 
-/// Wraps an application's own 8-bit RGB buffer (rows `stride_bytes` apart) as an RGB image.
-inline Image image_from_rgb8(const std::uint8_t* rgb, int width, int height, std::size_t stride_bytes) {
+CLIP_INLINE Image image_from_rgb8(const std::uint8_t* rgb, int width, int height, std::size_t stride_bytes) {
   if (rgb == nullptr) throw Error("image_from_rgb8: pixel pointer is null");
   if (width <= 0 || height <= 0)
     throw Error("image_from_rgb8: image has zero or negative size (" + std::to_string(width) + "x" +
@@ -564,3 +581,5 @@ inline Image image_from_rgb8(const std::uint8_t* rgb, int width, int height, std
 }
 
 }  // namespace clip
+
+#endif  // CLIP_HEADER_DEFINITIONS

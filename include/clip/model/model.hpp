@@ -45,6 +45,14 @@ class Model {
   TextEncoder<Scalar> text_;
 };
 
+}  // namespace clip
+
+// The member functions are compiled once in clip_compiled under separate compilation (the
+// explicit instantiations below); other files see only the class.
+#if CLIP_HEADER_DEFINITIONS
+
+namespace clip {
+
 template <typename Scalar>
 Model<Scalar>::Model(const std::string& path)
     : weights_(std::make_shared<const Weights<Scalar>>(path)),
@@ -53,6 +61,12 @@ Model<Scalar>::Model(const std::string& path)
       text_(weights_) {
   tokenizer_.set_context_length(weights_->config().text.context_length);
 }
+
+}  // namespace clip
+
+#endif  // CLIP_HEADER_DEFINITIONS
+
+namespace clip {
 
 CLIP_INSTANTIATE(class Model<float>)
 CLIP_INSTANTIATE(class Model<double>)

@@ -4,7 +4,6 @@
 
 #include <clip/detail/compilation.hpp>
 #include <clip/detail/parallel.hpp>
-#include <clip/model/detail/transformer.hpp>
 #include <clip/error.hpp>
 #include <clip/model/weights.hpp>
 
@@ -37,6 +36,16 @@ class TextEncoder {
 
   std::shared_ptr<const Weights<Scalar>> weights_;
 };
+
+}  // namespace clip
+
+// The member functions are compiled once in clip_compiled under separate compilation (the
+// explicit instantiations below); other files see only the class.
+#if CLIP_HEADER_DEFINITIONS
+
+#include <clip/model/detail/transformer.hpp>
+
+namespace clip {
 
 template <typename Scalar>
 RowMatrix<Scalar> TextEncoder<Scalar>::encode(const TokenMatrix& tokens, TextSpan span) const {
@@ -132,6 +141,12 @@ RowMatrix<Scalar> TextEncoder<Scalar>::encode_batch(const TokenMatrix& tokens, E
   features.noalias() = eot_tokens * w.proj.matrix();
   return features;
 }
+
+}  // namespace clip
+
+#endif  // CLIP_HEADER_DEFINITIONS
+
+namespace clip {
 
 CLIP_INSTANTIATE(class TextEncoder<float>)
 CLIP_INSTANTIATE(class TextEncoder<double>)

@@ -4,8 +4,6 @@
 
 #include <clip/detail/compilation.hpp>
 #include <clip/detail/parallel.hpp>
-#include <clip/model/detail/products.hpp>
-#include <clip/model/detail/transformer.hpp>
 #include <clip/error.hpp>
 #include <clip/model/weights.hpp>
 
@@ -34,6 +32,17 @@ class VisionEncoder {
 
   std::shared_ptr<const Weights<Scalar>> weights_;
 };
+
+}  // namespace clip
+
+// The member functions are compiled once in clip_compiled under separate compilation (the
+// explicit instantiations below); other files see only the class.
+#if CLIP_HEADER_DEFINITIONS
+
+#include <clip/model/detail/products.hpp>
+#include <clip/model/detail/transformer.hpp>
+
+namespace clip {
 
 template <typename Scalar>
 RowMatrix<Scalar> VisionEncoder<Scalar>::encode(const RowMatrix<Scalar>& pixels) const {
@@ -134,6 +143,12 @@ RowMatrix<Scalar> VisionEncoder<Scalar>::unfold_patches(const Eigen::Ref<const R
       }
   return patches;
 }
+
+}  // namespace clip
+
+#endif  // CLIP_HEADER_DEFINITIONS
+
+namespace clip {
 
 CLIP_INSTANTIATE(class VisionEncoder<float>)
 CLIP_INSTANTIATE(class VisionEncoder<double>)

@@ -135,6 +135,14 @@ class Weights {
   Scalar logit_scale_log_ = 0;
 };
 
+}  // namespace clip
+
+// The member functions are compiled once in clip_compiled under separate compilation (the
+// explicit instantiations below); other files see only the class.
+#if CLIP_HEADER_DEFINITIONS
+
+namespace clip {
+
 template <typename Scalar>
 Weights<Scalar>::Weights(std::shared_ptr<const ModelFile> file) : file_(std::move(file)) {
   const ModelConfig& config = file_->config();
@@ -236,6 +244,12 @@ void Weights<Scalar>::load_blocks(const std::string& tower, int layers, int widt
     block.proj_bias = load(prefix + "mlp.proj.bias", 1, width);
   }
 }
+
+}  // namespace clip
+
+#endif  // CLIP_HEADER_DEFINITIONS
+
+namespace clip {
 
 CLIP_INSTANTIATE(class Weights<float>)
 CLIP_INSTANTIATE(class Weights<double>)

@@ -4,8 +4,15 @@
 // text file listing image paths. Folders and lists are cut into shards of `shard_size` items
 // named 000000, 000001, ... in sorted (folder) or listed order, so the cut is the same every run.
 
+#include <clip/detail/compilation.hpp>
 #include <clip/error.hpp>
 
+#include <cstddef>
+#include <string>
+#include <vector>
+
+// Compiled once in clip_compiled under separate compilation (clip/detail/compilation.hpp).
+#if CLIP_HEADER_DEFINITIONS
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -14,9 +21,8 @@
 #include <functional>
 #include <optional>
 #include <set>
-#include <string>
 #include <system_error>
-#include <vector>
+#endif
 
 namespace clip {
 
@@ -35,7 +41,53 @@ struct ShardInput {
 };
 
 /// The file extensions a folder input picks up (lower case).
-inline bool is_image_file_name(const std::string& name) {
+bool is_image_file_name(const std::string& name);
+
+bool is_tar_name(const std::string& path);
+
+/// A tar path's shard name: its file name without .tar / .tar.gz / .tgz.
+std::string tar_shard_name(const std::string& path);
+
+/// Shell-style brace expansion: "{000..012}" counts (zero-padded to the first bound's width),
+/// "{a,b}" lists; several braces multiply. Refuses more than `limit` results.
+std::vector<std::string> expand_braces(const std::string& pattern, std::size_t limit = 100'000'000);
+
+/// The shards of `source`: a tar path or brace pattern of tar paths (one shard each), a folder
+/// (its images, recursively, sorted by path), or a list file (one image path a line).
+std::vector<ShardInput> plan_shards(const std::string& source, std::size_t shard_size);
+
+/// Every `count`-th shard starting at `index` (0-based): worker index/count's share.
+std::vector<ShardInput> shards_for_worker(std::vector<ShardInput> shards, std::size_t index, std::size_t count);
+
+#if CLIP_HEADER_DEFINITIONS
+
+namespace detail {
+
+inline std::string caption_beside(const std::filesystem::path& image) {
+  std::filesystem::path caption = image;
+  caption.replace_extension(".txt");
+  std::error_code error;
+  return std::filesystem::is_regular_file(caption, error) ? caption.string() : std::string();
+}
+
+inline std::vector<ShardInput> cut_into_shards(std::vector<FileItem> items, std::size_t shard_size) {
+  if (shard_size == 0) throw Error("shard size must be at least 1");
+  std::vector<ShardInput> shards;
+  for (std::size_t first = 0; first < items.size(); first += shard_size) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%06zu", shards.size());
+    ShardInput shard;
+    shard.name = name;
+    const std::size_t last = std::min(items.size(), first + shard_size);
+    shard.files.assign(std::make_move_iterator(items.begin() + first), std::make_move_iterator(items.begin() + last));
+    shards.push_back(std::move(shard));
+  }
+  return shards;
+}
+
+}  // namespace detail
+
+CLIP_INLINE bool is_image_file_name(const std::string& name) {
   const std::size_t dot = name.rfind('.');
   if (dot == std::string::npos) return false;
   std::string extension = name.substr(dot + 1);
@@ -44,7 +96,7 @@ inline bool is_image_file_name(const std::string& name) {
   return extensions.count(extension) != 0;
 }
 
-inline bool is_tar_name(const std::string& path) {
+CLIP_INLINE bool is_tar_name(const std::string& path) {
   auto ends = [&](const char* suffix) {
     const std::string s = suffix;
     return path.size() > s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
@@ -52,8 +104,7 @@ inline bool is_tar_name(const std::string& path) {
   return ends(".tar") || ends(".tar.gz") || ends(".tgz");
 }
 
-/// A tar path's shard name: its file name without .tar / .tar.gz / .tgz.
-inline std::string tar_shard_name(const std::string& path) {
+CLIP_INLINE std::string tar_shard_name(const std::string& path) {
   std::string name = std::filesystem::path(path).filename().string();
   for (const char* suffix : {".tar.gz", ".tgz", ".tar"}) {
     const std::string s = suffix;
@@ -65,9 +116,7 @@ inline std::string tar_shard_name(const std::string& path) {
   return name;
 }
 
-/// Shell-style brace expansion: "{000..012}" counts (zero-padded to the first bound's width),
-/// "{a,b}" lists; several braces multiply. Refuses more than `limit` results.
-inline std::vector<std::string> expand_braces(const std::string& pattern, std::size_t limit = 100'000'000) {
+CLIP_INLINE std::vector<std::string> expand_braces(const std::string& pattern, std::size_t limit) {
   const std::size_t open = pattern.find('{');
   if (open == std::string::npos) return {pattern};
   const std::size_t close = pattern.find('}', open);
@@ -109,35 +158,7 @@ inline std::vector<std::string> expand_braces(const std::string& pattern, std::s
   return out;
 }
 
-namespace detail {
-
-inline std::string caption_beside(const std::filesystem::path& image) {
-  std::filesystem::path caption = image;
-  caption.replace_extension(".txt");
-  std::error_code error;
-  return std::filesystem::is_regular_file(caption, error) ? caption.string() : std::string();
-}
-
-inline std::vector<ShardInput> cut_into_shards(std::vector<FileItem> items, std::size_t shard_size) {
-  if (shard_size == 0) throw Error("shard size must be at least 1");
-  std::vector<ShardInput> shards;
-  for (std::size_t first = 0; first < items.size(); first += shard_size) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%06zu", shards.size());
-    ShardInput shard;
-    shard.name = name;
-    const std::size_t last = std::min(items.size(), first + shard_size);
-    shard.files.assign(std::make_move_iterator(items.begin() + first), std::make_move_iterator(items.begin() + last));
-    shards.push_back(std::move(shard));
-  }
-  return shards;
-}
-
-}  // namespace detail
-
-/// The shards of `source`: a tar path or brace pattern of tar paths (one shard each), a folder
-/// (its images, recursively, sorted by path), or a list file (one image path a line).
-inline std::vector<ShardInput> plan_shards(const std::string& source, std::size_t shard_size) {
+CLIP_INLINE std::vector<ShardInput> plan_shards(const std::string& source, std::size_t shard_size) {
   namespace fs = std::filesystem;
   std::error_code error;
   if (source.empty()) throw Error("--input is empty");
@@ -182,13 +203,14 @@ inline std::vector<ShardInput> plan_shards(const std::string& source, std::size_
   throw Error(source + ": no such folder, list file or tar shard");
 }
 
-/// Every `count`-th shard starting at `index` (0-based): worker index/count's share.
-inline std::vector<ShardInput> shards_for_worker(std::vector<ShardInput> shards, std::size_t index, std::size_t count) {
+CLIP_INLINE std::vector<ShardInput> shards_for_worker(std::vector<ShardInput> shards, std::size_t index, std::size_t count) {
   if (count == 0 || index >= count)
     throw Error("worker " + std::to_string(index) + "/" + std::to_string(count) + ": need 0 <= I < N");
   std::vector<ShardInput> mine;
   for (std::size_t i = index; i < shards.size(); i += count) mine.push_back(std::move(shards[i]));
   return mine;
 }
+
+#endif  // CLIP_HEADER_DEFINITIONS
 
 }  // namespace clip

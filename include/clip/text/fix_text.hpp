@@ -12,13 +12,42 @@
 #include <string>
 #include <string_view>
 
+#include "clip/detail/compilation.hpp"
 #include "clip/error.hpp"
+#include "clip/text/invalid_utf8.hpp"
+
+namespace clip {
+
+/// ftfy.fix_text(text) with ftfy 6.3.1's default configuration, on code points (which may
+/// include surrogates, as a Python str can). The text is fixed line by line (segments end
+/// after each "\n", or every 1 000 000 code points); HTML entities are decoded until a
+/// segment containing "<" is seen, and not in it or any later segment; each segment's fixes
+/// repeat until it stops changing.
+std::u32string fix_text(std::u32string_view text);
+
+/// ftfy.fix_text on UTF-8. Ill-formed UTF-8 is first replaced as Python's
+/// bytes.decode("utf-8", errors="replace") does (or, with InvalidUtf8::error, throws
+/// clip::Error naming the byte offset).
+std::string fix_text(std::string_view utf8, InvalidUtf8 policy = InvalidUtf8::replace);
+
+/// ftfy.fix_encoding(text): only the mojibake repair of fix_text (with restore_byte_a0,
+/// replace_lossy_sequences, decode_inconsistent_utf8 and fix_c1_controls), on the whole text
+/// at once.
+std::u32string fix_encoding(std::u32string_view text);
+
+std::string fix_encoding(std::string_view utf8, InvalidUtf8 policy = InvalidUtf8::replace);
+
+}  // namespace clip
+
+// The implementation and its Unicode tables are compiled once in clip_compiled under separate
+// compilation (CLIP_HEADER_DEFINITIONS, see clip/detail/compilation.hpp).
+#if CLIP_HEADER_DEFINITIONS
+
 #include "clip/text/detail/fix_text_tables.hpp"
 #include "clip/text/detail/html_unescape.hpp"
 #include "clip/text/detail/mojibake.hpp"
 #include "clip/text/detail/normalize.hpp"
 #include "clip/text/detail/unicode.hpp"
-#include "clip/text/invalid_utf8.hpp"
 
 namespace clip::detail::ftfy {
 
@@ -265,12 +294,7 @@ inline constexpr std::size_t kMaxSegmentLength = 1000000;
 
 namespace clip {
 
-/// ftfy.fix_text(text) with ftfy 6.3.1's default configuration, on code points (which may
-/// include surrogates, as a Python str can). The text is fixed line by line (segments end
-/// after each "\n", or every 1 000 000 code points); HTML entities are decoded until a
-/// segment containing "<" is seen, and not in it or any later segment; each segment's fixes
-/// repeat until it stops changing.
-inline std::u32string fix_text(std::u32string_view text) {
+CLIP_INLINE std::u32string fix_text(std::u32string_view text) {
   std::u32string out;
   out.reserve(text.size());
   bool unescape = true;  // unescape_html="auto"
@@ -287,10 +311,7 @@ inline std::u32string fix_text(std::u32string_view text) {
   return out;
 }
 
-/// ftfy.fix_text on UTF-8. Ill-formed UTF-8 is first replaced as Python's
-/// bytes.decode("utf-8", errors="replace") does (or, with InvalidUtf8::error, throws
-/// clip::Error naming the byte offset).
-inline std::string fix_text(std::string_view utf8, InvalidUtf8 policy = InvalidUtf8::replace) {
+CLIP_INLINE std::string fix_text(std::string_view utf8, InvalidUtf8 policy) {
   std::u32string code_points;
   std::size_t error_offset = 0;
   if (!detail::decode_utf8(utf8, policy == InvalidUtf8::replace, code_points, &error_offset))
@@ -298,12 +319,9 @@ inline std::string fix_text(std::string_view utf8, InvalidUtf8 policy = InvalidU
   return detail::encode_utf8(fix_text(std::u32string_view(code_points)));
 }
 
-/// ftfy.fix_encoding(text): only the mojibake repair of fix_text (with restore_byte_a0,
-/// replace_lossy_sequences, decode_inconsistent_utf8 and fix_c1_controls), on the whole text
-/// at once.
-inline std::u32string fix_encoding(std::u32string_view text) { return detail::ftfy::fix_encoding(text); }
+CLIP_INLINE std::u32string fix_encoding(std::u32string_view text) { return detail::ftfy::fix_encoding(text); }
 
-inline std::string fix_encoding(std::string_view utf8, InvalidUtf8 policy = InvalidUtf8::replace) {
+CLIP_INLINE std::string fix_encoding(std::string_view utf8, InvalidUtf8 policy) {
   std::u32string code_points;
   std::size_t error_offset = 0;
   if (!detail::decode_utf8(utf8, policy == InvalidUtf8::replace, code_points, &error_offset))
@@ -312,3 +330,5 @@ inline std::string fix_encoding(std::string_view utf8, InvalidUtf8 policy = Inva
 }
 
 }  // namespace clip
+
+#endif  // CLIP_HEADER_DEFINITIONS

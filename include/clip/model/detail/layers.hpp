@@ -1,12 +1,11 @@
 #pragma once
 // The building blocks of CLIP's transformer towers, row-wise on batches of tokens (one token per
 // row): LayerNorm, softmax, multi-head attention over a fused q/k/v matrix, the two activations
-// and the linear layer. Each mirrors the PyTorch op OpenAI's model.py calls.
+// and the linear layer (the activations are in activations.hpp). Each mirrors the PyTorch op OpenAI's model.py calls.
 
 #include <clip/types.hpp>
 
 #include <clip/detail/eigen.hpp>
-#include <unsupported/Eigen/SpecialFunctions>
 
 #include <cmath>
 #include <limits>
@@ -83,23 +82,6 @@ template <typename Scalar, typename QkvMatrix, typename ContextMatrix>
 void attention(const Eigen::MatrixBase<QkvMatrix>& qkv, int heads, bool causal,
                const Eigen::MatrixBase<ContextMatrix>& context, RowMatrix<Scalar>& scores) {
   attention_heads<Scalar>(qkv, heads, 0, heads, causal, context, scores);
-}
-
-/// QuickGELU, OpenAI's activation: x * sigmoid(1.702 x), in place.
-template <typename Derived>
-void quick_gelu(const Eigen::MatrixBase<Derived>& x_) {
-  auto& x = const_cast<Eigen::MatrixBase<Derived>&>(x_);
-  using Scalar = typename Derived::Scalar;
-  x = x.array() / (Scalar(1) + (x.array() * Scalar(-1.702)).exp());
-}
-
-/// Exact GELU (torch.nn.GELU default): x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), in place.
-template <typename Derived>
-void gelu(const Eigen::MatrixBase<Derived>& x_) {
-  auto& x = const_cast<Eigen::MatrixBase<Derived>&>(x_);
-  using Scalar = typename Derived::Scalar;
-  const Scalar inverse_sqrt2 = Scalar(0.70710678118654752440);
-  x = (Scalar(0.5) * x.array()) * (Scalar(1) + (x.array() * inverse_sqrt2).erf());
 }
 
 /// torch.nn.Linear: out = x W^T + b with W stored [out, in] as PyTorch keeps it.

@@ -4,6 +4,7 @@
 // matrix product over every token of the batch, attention runs per sequence.
 
 #include <clip/config.hpp>
+#include <clip/model/detail/activations.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/model/detail/products.hpp>
