@@ -207,15 +207,6 @@ TEST_F(TinyModels, TextsThroughTheFilesTokenizerMatchOpenAI) {
   }
 }
 
-TEST_F(TinyModels, F32TensorsAreUsedInPlaceForFloat) {
-  const clip::Weights<float> weights(model_path("openai"));
-  EXPECT_EQ(weights.owned_bytes(), 0u);
-  EXPECT_GT(weights.packed_bytes(), 0u);  // the weight matrices, repacked for the products
-  // Conversions happen where they must: F16 storage, or a double model.
-  EXPECT_GT(clip::Weights<float>(model_path("openai", clip::DType::F16)).owned_bytes(), 0u);
-  EXPECT_GT(clip::Weights<double>(model_path("openai")).owned_bytes(), 0u);
-}
-
 // The self-consistency tests below need a model, not the reference data: they run on the
 // bundled demo model (embed_dim 64, context 16, 602 tokens) with the bundled images and a few
 // captions, so they run on a fresh clone.
@@ -259,6 +250,22 @@ void expect_batch_equals_single(const clip::Model<Scalar>& model, const DemoInpu
     worst = std::max(worst, worst_relative_error(model.encode_texts(g.tokens.row(n)), batch_texts.row(n)));
   std::cout << "  batch vs single: worst relative difference " << worst << " (tolerance " << tolerance << ")\n";
   EXPECT_LE(worst, tolerance);
+}
+
+// The bundled demo model stores F32 tensors: a float model reads them in place through the map.
+TEST(DemoModelConsistency, F32TensorsAreUsedInPlaceForFloat) {
+  const clip::Weights<float> weights(demo_model_path());
+  EXPECT_EQ(weights.owned_bytes(), 0u);
+  EXPECT_GT(weights.packed_bytes(), 0u);  // the weight matrices, repacked for the products
+  // Conversions happen where they must: F16 storage, or a double model.
+  clip::ConvertOptions options;
+  options.dtype = clip::DType::F16;
+  const std::string f16 = (std::filesystem::path(::testing::TempDir()) /
+                           ("clip-encoders-demo-f16-" + std::to_string(::getpid()) + ".safetensors")).string();
+  clip::convert_checkpoint(demo_model_path(), options).write(f16);
+  EXPECT_GT(clip::Weights<float>(f16).owned_bytes(), 0u);
+  std::filesystem::remove(f16);
+  EXPECT_GT(clip::Weights<double>(demo_model_path()).owned_bytes(), 0u);
 }
 
 TEST(DemoModelConsistency, BatchEqualsSingleItems) {

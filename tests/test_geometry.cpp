@@ -10,8 +10,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -423,23 +421,11 @@ TEST(Geometry, BadInputIsAClearError) {
 
 #ifdef CLIP_GEOMETRY_EXE
 
-struct CommandResult {
-  int status = -1;
-  std::string out, err;
-};
+using clip_test::CommandResult;
 
+/// clip-geometry with `arguments` (already quoted for the shell).
 CommandResult run(const std::string& arguments) {
-  const fs::path err_file = clip_test::scratch_dir("geometry-stderr") / "stderr";
-  CommandResult result;
-  FILE* pipe = ::popen((std::string(CLIP_GEOMETRY_EXE) + " " + arguments + " 2>'" + err_file.string() + "'").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[65536];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) result.out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_file);
-  result.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
-  return result;
+  return clip_test::run_command(std::string(CLIP_GEOMETRY_EXE) + " " + arguments);
 }
 
 /// Every number of `actual` within `relative` of `expected`, key by key (and the same keys).
