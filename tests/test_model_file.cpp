@@ -9,6 +9,7 @@
 #include <clip/formats/tensor_writer.hpp>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>

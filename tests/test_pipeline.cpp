@@ -4,6 +4,7 @@
 #include "tar_builder.hpp"
 #include "test_support.hpp"
 
+#include <clip/formats/npy.hpp>
 #include <clip/pipeline/embedding_pipeline.hpp>
 #include <clip/pipeline/inputs.hpp>
 #include <clip/pipeline/sharded_output.hpp>
