@@ -7,6 +7,7 @@
 // W2 EncodeImages/16, W3 EncodeTexts/1, W4 EncodeTexts/64 (256 prompts = 4 such batches).
 
 #include <clip/convert/convert.hpp>
+#include <clip/model/detail/attention.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/model/detail/products.hpp>
 #include <clip/model/model.hpp>
@@ -81,7 +82,8 @@ void VisionBlockStep(benchmark::State& state) {
   const clip::RowMatrix<float> x = clip::RowMatrix<float>::Random(tokens, width);
   const clip::RowMatrix<float> hidden_in = clip::RowMatrix<float>::Random(tokens, mlp);
   const clip::RowMatrix<float> qkv = clip::RowMatrix<float>::Random(tokens, 3 * width);
-  clip::RowMatrix<float> out(tokens, mlp), normed(tokens, width), scores;
+  clip::RowMatrix<float> out(tokens, mlp), normed(tokens, width);
+  clip::detail::AttentionScratch<float> attention;
   clip::detail::ProductBuffers<float> buffers;
   const Eigen::Index patches = tokens - 1, patch_values = 3 * v.patch_size * v.patch_size;
   const clip::RowMatrix<float> patch_rows = clip::RowMatrix<float>::Random(patches, patch_values);
@@ -116,7 +118,7 @@ void VisionBlockStep(benchmark::State& state) {
           flops += 2.0 * tokens * mlp * width;
           break;
         case VisionStep::Attention:
-          clip::detail::attention<float>(qkv, v.heads, false, normed, scores);
+          clip::detail::attention<float>(qkv, v.heads, false, blocks.front().qkv_weight.kernels(), normed, attention);
           flops += 2.0 * 2.0 * tokens * tokens * width;
           break;
         case VisionStep::LayerNorms:
