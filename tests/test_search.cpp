@@ -129,9 +129,9 @@ TEST(Search, HnswOverUnnormalisedRowsInTwoBlocksGivesCosinesOfTheRightRows) {
 
   clip::ApproximateIndexOptions bad;
   bad.M = 1;  // hnswlib would divide by log(1)
-  EXPECT_THROW(clip::ApproximateIndex{blocks, dim, bad}, clip::Error);
+  EXPECT_THROW((clip::ApproximateIndex{blocks, dim, bad}), clip::Error);
   bad.M = clip::ApproximateIndexOptions::kMaxM + 1;
-  EXPECT_THROW(clip::ApproximateIndex{blocks, dim, bad}, clip::Error);
+  EXPECT_THROW((clip::ApproximateIndex{blocks, dim, bad}), clip::Error);
 }
 #endif
 
