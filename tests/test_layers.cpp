@@ -1,12 +1,14 @@
 // The transformer building blocks against straightforward double loops written from the
 // definitions of the PyTorch ops (LayerNorm, softmax, MultiheadAttention, QuickGELU, GELU, Linear).
 
+#include <clip/model/detail/attention.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/model/detail/products.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <random>
 #include <vector>
 
@@ -124,25 +126,55 @@ RowMatrix<double> attention_loops(const RowMatrix<double>& qkv, int heads, bool 
   return context;
 }
 
-TEST(Layers, AttentionMatchesDefinitionWithAndWithoutCausalMask) {
-  const int heads = 3, head_dim = 8, tokens = 7, width = heads * head_dim;
-  const RowMatrix<double> qkv = random_matrix(tokens, 3 * width, 5, 2.0);
-  for (bool causal : {false, true}) {
-    const RowMatrix<double> expected = attention_loops(qkv, heads, causal);
-    RowMatrix<double> context(tokens, width), scores;
-    clip::detail::attention<double>(qkv, heads, causal, context, scores);
-    EXPECT_LT(max_abs_difference(context, expected), double_tolerance) << "causal " << causal;
+/// Every instruction set this CPU can run, generic first.
+std::vector<clip::Isa> supported_isas() {
+  std::vector<clip::Isa> isas;
+  for (clip::Isa isa : {clip::Isa::generic, clip::Isa::avx2, clip::Isa::avx512})
+    if (clip::isa_supported(isa)) isas.push_back(isa);
+  return isas;
+}
 
-    // float, writing into a block of a larger matrix as the batched encoders do
-    const RowMatrix<float> qkv_f = qkv.cast<float>();
-    RowMatrix<float> batch = RowMatrix<float>::Constant(tokens + 2, width, 42.0f), scores_f;
-    clip::detail::attention<float>(qkv_f, heads, causal, batch.middleRows(1, tokens), scores_f);
-    EXPECT_LT(max_abs_difference(batch.middleRows(1, tokens).cast<double>(), expected), float_tolerance);
-    EXPECT_TRUE((batch.row(0).array() == 42.0f).all() && (batch.row(tokens + 1).array() == 42.0f).all());
+// Attention runs on the panel kernels: small heads (8 wide, less than a panel), CLIP's 64 and
+// the 80 of some open_clip models, token counts of the towers (50 image tokens, 77 text ones),
+// on every path. float sums of up to 80 products: 2e-5 relative to the values' scale.
+TEST(Layers, AttentionMatchesDefinitionWithAndWithoutCausalMask) {
+  struct Shape {
+    int heads, head_dim, tokens;
+  };
+  for (const Shape shape : {Shape{3, 8, 7}, Shape{2, 64, 50}, Shape{2, 80, 77}}) {
+    const int width = shape.heads * shape.head_dim;
+    const RowMatrix<double> qkv = random_matrix(shape.tokens, 3 * width, 5, 2.0);
+    for (bool causal : {false, true}) {
+      SCOPED_TRACE(testing::Message() << shape.heads << " heads of " << shape.head_dim << ", " << shape.tokens
+                                      << " tokens, causal " << causal);
+      const RowMatrix<double> expected = attention_loops(qkv, shape.heads, causal);
+      RowMatrix<double> context(shape.tokens, width);
+      clip::detail::AttentionScratch<double> scratch;
+      clip::detail::attention<double>(qkv, shape.heads, causal, clip::detail::product_kernels<double>(clip::Isa::generic),
+                                      context, scratch);
+      EXPECT_LT(max_abs_difference(context, expected), double_tolerance);
+
+      // float, writing into a block of a larger matrix as the batched encoders do
+      const RowMatrix<float> qkv_f = qkv.cast<float>();
+      for (clip::Isa isa : supported_isas()) {
+        SCOPED_TRACE(clip::isa_name(isa));
+        RowMatrix<float> batch = RowMatrix<float>::Constant(shape.tokens + 2, width, 42.0f);
+        clip::detail::AttentionScratch<float> scratch_f;
+        clip::detail::attention<float>(qkv_f, shape.heads, causal, clip::detail::product_kernels<float>(isa),
+                                       batch.middleRows(1, shape.tokens), scratch_f);
+        EXPECT_LT(max_abs_difference(batch.middleRows(1, shape.tokens).cast<double>(), expected),
+                  2e-5 * expected.cwiseAbs().maxCoeff());
+        EXPECT_TRUE((batch.row(0).array() == 42.0f).all() && (batch.row(shape.tokens + 1).array() == 42.0f).all());
+      }
+    }
   }
   // With the mask the first token attends only to itself: its output is its own v.
-  RowMatrix<double> context(tokens, width), scores;
-  clip::detail::attention<double>(qkv, heads, true, context, scores);
+  const int heads = 3, width = 24, tokens = 7;
+  const RowMatrix<double> qkv = random_matrix(tokens, 3 * width, 5, 2.0);
+  RowMatrix<double> context(tokens, width);
+  clip::detail::AttentionScratch<double> scratch;
+  clip::detail::attention<double>(qkv, heads, true, clip::detail::product_kernels<double>(clip::Isa::generic), context,
+                                  scratch);
   EXPECT_LT((context.row(0) - qkv.row(0).tail(width)).cwiseAbs().maxCoeff(), double_tolerance);
 }
 
@@ -189,15 +221,16 @@ TEST(Layers, LinearMatchesDefinition) {
 }
 
 
-// The encoders' product x W^T reads W packed into panels of panel_width outputs and runs one
-// kernel per block of up to kMaxKernelRows tokens, in chunks and depth blocks for many tokens;
-// on slices of W (outputs for q/k/v and c_fc, inputs for out_proj and c_proj) that start and
-// end inside panels, every token count must match the definition.
-TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
+// The encoders' product x W^T reads W packed into panels of a kernel table's width and runs one
+// kernel per block of up to max_rows tokens, in chunks and depth blocks for many tokens; on
+// slices of W (outputs for q/k/v and c_fc, inputs for out_proj and c_proj) that start and end
+// inside panels, every token count must match the definition, on every instruction set this
+// CPU has (the float kernels differ per ISA; 1e-4 relative covers float sums of 1100 terms).
+void check_weight_products(const clip::detail::ProductKernels<float>& kernels) {
   const RowMatrix<double> full_weight = random_matrix(53, 70, 11);
   const RowMatrix<float> weight_f = full_weight.cast<float>();
-  Eigen::VectorXf storage(clip::detail::PackedWeight<float>::packed_size(53, 70));
-  const clip::detail::PackedWeight<float> weight(MatrixView<float>(weight_f.data(), 53, 70), storage.data());
+  Eigen::VectorXf storage(clip::detail::PackedWeight<float>::packed_size(53, 70, kernels));
+  const clip::detail::PackedWeight<float> weight(MatrixView<float>(weight_f.data(), 53, 70), storage.data(), kernels);
   EXPECT_EQ(weight.unpacked(), weight_f);
   clip::detail::ProductBuffers<float> buffers;
   for (Eigen::Index rows : {1, 3, 12, 13, 50, 65, 300, 700}) {
@@ -210,7 +243,7 @@ TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
     EXPECT_LT(max_abs_difference(out.cast<double>(), expected), 1e-4 * expected.cwiseAbs().maxCoeff()) << rows << " rows";
     // Into row-major blocks, as the encoders' scratch is: written in place when the slice is
     // whole panels (outputs 0..31: one or two panels for any SIMD width), else through a buffer.
-    const Eigen::Index panel = clip::detail::panel_width<float>();
+    const Eigen::Index panel = kernels.width;
     RowMatrix<float> rows_out = RowMatrix<float>::Zero(rows, 7 + 32 + 43);
     clip::detail::multiply_transposed(x_f, clip::detail::weight_rows(weight, 0, 32), rows_out.middleCols(7, 32), buffers);
     clip::detail::multiply_transposed(x_f, clip::detail::weight_rows(weight, 5, 43), rows_out.rightCols(43), buffers);
@@ -231,13 +264,26 @@ TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
   // Deep enough that a 256-token chunk of x is split into depth blocks whose sums accumulate.
   const RowMatrix<double> deep_weight = random_matrix(40, 1100, 13);
   const RowMatrix<float> deep_weight_f = deep_weight.cast<float>();
-  Eigen::VectorXf deep_storage(clip::detail::PackedWeight<float>::packed_size(40, 1100));
-  const clip::detail::PackedWeight<float> deep(MatrixView<float>(deep_weight_f.data(), 40, 1100), deep_storage.data());
+  Eigen::VectorXf deep_storage(clip::detail::PackedWeight<float>::packed_size(40, 1100, kernels));
+  const clip::detail::PackedWeight<float> deep(MatrixView<float>(deep_weight_f.data(), 40, 1100), deep_storage.data(),
+                                               kernels);
   const RowMatrix<double> x = random_matrix(256, 1100, 14);
   clip::detail::ColMatrix<float> out(256, 40);
   clip::detail::multiply_transposed(x.cast<float>(), clip::detail::weight_rows(deep, 0, 40), out, buffers);
   const RowMatrix<double> expected = x * deep_weight.transpose();
   EXPECT_LT(max_abs_difference(out.cast<double>(), expected), 1e-4 * expected.cwiseAbs().maxCoeff()) << "depth blocks";
+}
+
+TEST(Layers, WeightProductsMatchDefinitionOnSlices) {
+  int paths = 0;
+  for (clip::Isa isa : supported_isas()) {
+    SCOPED_TRACE(clip::isa_name(isa));
+    const clip::detail::ProductKernels<float>& kernels = clip::detail::product_kernels<float>(isa);
+    EXPECT_EQ(kernels.isa, isa);
+    check_weight_products(kernels);
+    ++paths;
+  }
+  std::cout << "checked " << paths << " instruction set(s); best here: " << clip::isa_name(clip::best_isa()) << "\n";
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // Common types, errors, configuration and threads.
 #include <clip/config.hpp>
 #include <clip/error.hpp>
+#include <clip/isa.hpp>
 #include <clip/threading.hpp>
 #include <clip/types.hpp>
 #include <clip/version.hpp>

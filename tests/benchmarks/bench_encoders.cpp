@@ -7,13 +7,16 @@
 // W2 EncodeImages/16, W3 EncodeTexts/1, W4 EncodeTexts/64 (256 prompts = 4 such batches).
 
 #include <clip/convert/convert.hpp>
+#include <clip/model/detail/attention.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/model/detail/products.hpp>
 #include <clip/model/model.hpp>
+#include <clip/isa.hpp>
 #include <clip/threading.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -81,7 +84,8 @@ void VisionBlockStep(benchmark::State& state) {
   const clip::RowMatrix<float> x = clip::RowMatrix<float>::Random(tokens, width);
   const clip::RowMatrix<float> hidden_in = clip::RowMatrix<float>::Random(tokens, mlp);
   const clip::RowMatrix<float> qkv = clip::RowMatrix<float>::Random(tokens, 3 * width);
-  clip::RowMatrix<float> out(tokens, mlp), normed(tokens, width), scores;
+  clip::RowMatrix<float> out(tokens, mlp), normed(tokens, width);
+  clip::detail::AttentionScratch<float> attention;
   clip::detail::ProductBuffers<float> buffers;
   const Eigen::Index patches = tokens - 1, patch_values = 3 * v.patch_size * v.patch_size;
   const clip::RowMatrix<float> patch_rows = clip::RowMatrix<float>::Random(patches, patch_values);
@@ -116,7 +120,7 @@ void VisionBlockStep(benchmark::State& state) {
           flops += 2.0 * tokens * mlp * width;
           break;
         case VisionStep::Attention:
-          clip::detail::attention<float>(qkv, v.heads, false, normed, scores);
+          clip::detail::attention<float>(qkv, v.heads, false, blocks.front().qkv_weight.kernels(), normed, attention);
           flops += 2.0 * 2.0 * tokens * tokens * width;
           break;
         case VisionStep::LayerNorms:
@@ -140,6 +144,57 @@ BENCHMARK(VisionBlockStep)
     ->DenseRange(0, 7)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+#if defined(CLIP_HAVE_X86_KERNELS)
+// The FMA limit the steps above are measured against: independent FMAs on as many registers
+// as the kernels use, nothing loaded, on the instruction set CLIP_ISA (or the CPU) selects.
+// flops per call: accumulators x lanes x 2 x iterations.
+__attribute__((target("avx2,fma"))) float fma_loop_avx2(std::int64_t iterations, float seed) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(seed + float(i));
+  const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
+  for (std::int64_t n = 0; n < iterations; ++n)
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  for (int i = 1; i < 12; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+  return _mm256_cvtss_f32(acc[0]);
+}
+
+__attribute__((target("avx512f"))) float fma_loop_avx512(std::int64_t iterations, float seed) {
+  __m512 acc[24];
+  for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(seed + float(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+  for (std::int64_t n = 0; n < iterations; ++n)
+#pragma GCC unroll 24
+    for (int i = 0; i < 24; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  for (int i = 1; i < 24; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+  return _mm512_reduce_add_ps(acc[0]);
+}
+
+void FmaLimit(benchmark::State& state) {
+  const clip::Isa isa = clip::active_isa();
+  if (isa == clip::Isa::generic) {
+    state.SkipWithError("the generic path has no FMA loop of its own; use CLIP_ISA=avx2 or avx512");
+    return;
+  }
+  constexpr std::int64_t iterations = 1 << 20;
+  double flops = 0;
+  float sink = 0;
+  for (auto _ : state) {
+    if (isa == clip::Isa::avx512) {
+      sink += fma_loop_avx512(iterations, sink);
+      flops += 24.0 * 16 * 2 * iterations;
+    } else {
+      sink += fma_loop_avx2(iterations, sink);
+      flops += 12.0 * 8 * 2 * iterations;
+    }
+  }
+  benchmark::DoNotOptimize(sink);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(clip::isa_name(isa));
+}
+BENCHMARK(FmaLimit)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
 
 }  // namespace
 

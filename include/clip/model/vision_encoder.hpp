@@ -81,7 +81,7 @@ RowMatrix<Scalar> VisionEncoder<Scalar>::encode_batch(const Eigen::Ref<const Row
   RowMatrix<Scalar> embedded(patches.rows(), width);
   std::vector<detail::ProductBuffers<Scalar>> buffers(static_cast<std::size_t>(threads));
   detail::parallel_for(threads, threads, [&](int part) {
-    const auto [begin, end] = detail::slice(width, threads, part, detail::panel_width<Scalar>());
+    const auto [begin, end] = detail::slice(width, threads, part, w.patch_embedding.width());
     detail::multiply_transposed(patches, detail::weight_rows(w.patch_embedding, begin, end - begin),
                                 embedded.middleCols(begin, end - begin), buffers[static_cast<std::size_t>(part)]);
   });

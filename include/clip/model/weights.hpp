@@ -8,6 +8,7 @@
 // Immutable after construction, so any number of threads may read it.
 
 #include <clip/detail/compilation.hpp>
+#include <clip/isa.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/model/detail/products.hpp>
@@ -103,6 +104,10 @@ class Weights {
   /// Bytes of the packed weight matrices.
   std::size_t packed_bytes() const { return arena_.size() * sizeof(Scalar); }
 
+  /// The instruction set the matrices were packed for (clip::active_isa() at load; always
+  /// generic for double), which every product of this model runs on.
+  Isa isa() const { return kernels_->isa; }
+
  private:
   struct PackJob {
     const TensorInfo* tensor;
@@ -126,6 +131,7 @@ class Weights {
                    std::vector<BlockWeights<Scalar>>& blocks);
 
   std::shared_ptr<const ModelFile> file_;
+  const detail::ProductKernels<Scalar>* kernels_;
   // A vector of buffers: each buffer's heap block never moves, so views stay valid as it grows.
   std::vector<std::vector<Scalar>> owned_;
   detail::WeightArena<Scalar> arena_;  // every PackedWeight's values
@@ -136,7 +142,8 @@ class Weights {
 };
 
 template <typename Scalar>
-Weights<Scalar>::Weights(std::shared_ptr<const ModelFile> file) : file_(std::move(file)) {
+Weights<Scalar>::Weights(std::shared_ptr<const ModelFile> file)
+    : file_(std::move(file)), kernels_(&detail::product_kernels<Scalar>(active_isa())) {
   const ModelConfig& config = file_->config();
   const VisionConfig& v = config.vision;
   const TextConfig& t = config.text;
@@ -165,7 +172,7 @@ Weights<Scalar>::Weights(std::shared_ptr<const ModelFile> file) : file_(std::mov
   std::size_t total = 0;
   for (PackJob& job : pack_jobs_) {
     job.offset = total;
-    const auto size = static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols));
+    const auto size = static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols, *kernels_));
     total += (size * sizeof(Scalar) + 63) / 64 * 64 / sizeof(Scalar);
   }
   arena_ = detail::WeightArena<Scalar>(total);
@@ -178,19 +185,20 @@ template <typename Scalar>
 void Weights<Scalar>::run(const PackJob& job) {
   const TensorFile& tensors = file_->tensors();
   Scalar* storage = arena_.data() + job.offset;
-  arena_.populate(storage, static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols)));
+  arena_.populate(storage, static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols, *kernels_)));
   tensors.populate(*job.tensor);
   if constexpr (std::is_same_v<Scalar, float>) {
     if (const float* mapped = tensors.mapped_f32(*job.tensor)) {
-      *job.target = detail::PackedWeight<Scalar>(detail::MatrixView<Scalar>(mapped, job.rows, job.cols), storage);
+      *job.target =
+          detail::PackedWeight<Scalar>(detail::MatrixView<Scalar>(mapped, job.rows, job.cols), storage, *kernels_);
       tensors.release(*job.tensor);  // only the packed copy is read from now on
       return;
     }
   }
   // Converted a panel's rows at a time: a whole-matrix buffer per job made load spend half
   // its time having the kernel zero fresh pages.
-  detail::PackedWeight<Scalar> packed(storage, job.rows, job.cols);
-  const Eigen::Index width = detail::panel_width<Scalar>();
+  detail::PackedWeight<Scalar> packed(storage, job.rows, job.cols, *kernels_);
+  const Eigen::Index width = packed.width();
   std::vector<Scalar> rows(static_cast<std::size_t>(width * job.cols));
   for (Eigen::Index p = 0; p < packed.panels(); ++p) {
     const Eigen::Index count = std::min(width, job.rows - p * width);

@@ -1,7 +1,7 @@
 #pragma once
 // The building blocks of CLIP's transformer towers, row-wise on batches of tokens (one token per
-// row): LayerNorm, softmax, multi-head attention over a fused q/k/v matrix, the two activations
-// and the linear layer. Each mirrors the PyTorch op OpenAI's model.py calls.
+// row): LayerNorm, softmax, the two activations and the linear layer (attention, built on the
+// weight products' kernels, is in attention.hpp). Each mirrors the PyTorch op OpenAI's model.py calls.
 
 #include <clip/types.hpp>
 
@@ -52,37 +52,6 @@ void softmax_rows(const Eigen::MatrixBase<Derived>& scores_, bool causal = false
     row /= row.sum();
     scores.row(r).tail(scores.cols() - visible).setZero();
   }
-}
-
-/// Heads [first_head, last_head) of multi-head scaled dot-product attention of one sequence
-/// (before the output projection). `qkv` is [T, 3W]: the in_proj result, columns q | k | v, each
-/// split into `heads` slices of head_dim = W / heads. Writes those heads' slices of `context`
-/// [T, W]. `scores` is caller-owned scratch so a batch reuses one allocation.
-template <typename Scalar, typename QkvMatrix, typename ContextMatrix>
-void attention_heads(const Eigen::MatrixBase<QkvMatrix>& qkv, int heads, int first_head, int last_head, bool causal,
-                     const Eigen::MatrixBase<ContextMatrix>& context_, RowMatrix<Scalar>& scores) {
-  auto& context = const_cast<Eigen::MatrixBase<ContextMatrix>&>(context_);
-  const Eigen::Index tokens = qkv.rows();
-  const Eigen::Index width = qkv.cols() / 3;
-  const Eigen::Index head_dim = width / heads;
-  const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(head_dim));
-  scores.resize(tokens, tokens);
-  for (int h = first_head; h < last_head; ++h) {
-    const auto q = qkv.middleCols(h * head_dim, head_dim);
-    const auto k = qkv.middleCols(width + h * head_dim, head_dim);
-    const auto v = qkv.middleCols(2 * width + h * head_dim, head_dim);
-    scores.noalias() = q * k.transpose();
-    scores *= scale;
-    softmax_rows(scores, causal);
-    context.middleCols(h * head_dim, head_dim).noalias() = scores * v;
-  }
-}
-
-/// All heads of multi-head attention of one sequence; see attention_heads.
-template <typename Scalar, typename QkvMatrix, typename ContextMatrix>
-void attention(const Eigen::MatrixBase<QkvMatrix>& qkv, int heads, bool causal,
-               const Eigen::MatrixBase<ContextMatrix>& context, RowMatrix<Scalar>& scores) {
-  attention_heads<Scalar>(qkv, heads, 0, heads, causal, context, scores);
 }
 
 /// QuickGELU, OpenAI's activation: x * sigmoid(1.702 x), in place.

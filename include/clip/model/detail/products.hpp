@@ -1,15 +1,16 @@
 #pragma once
 // The transformer's weight products, out = x W^T for W [outputs, inputs] as PyTorch stores it.
 //
-// Each such W is repacked once, at load, into panels of panel_width<Scalar>() outputs (two SIMD
-// packets), every panel stored input-major: one kernel step loads a panel's weights for one
-// input as two aligned packets and multiplies them by x values broadcast from up to
-// kMaxKernelRows tokens. Vectorising over outputs instead of tokens wastes no lanes on the
+// Each such W is repacked once, at load, into panels of a kernel table's width (two SIMD
+// registers of outputs; the table is chosen from the CPU at load, see panel_kernels.hpp),
+// every panel stored input-major: one kernel step loads a panel's weights for one input as two
+// aligned registers and multiplies them by x values broadcast from up to max_rows tokens. Vectorising over outputs instead of tokens wastes no lanes on the
 // token count (a ViT-B/32 image's 50 tokens would fill four 16-float packets for 3.1 packets
 // of work), and each panel is one sequential stream that the kernel prefetches into L2 one
 // panel ahead: one image reads every weight of its tower once, so that stream is the product.
 
 #include <clip/model/detail/layers.hpp>
+#include <clip/model/detail/panel_kernels_x86.hpp>
 
 #include <clip/detail/eigen.hpp>
 
@@ -21,24 +22,6 @@ namespace clip::detail {
 
 template <typename Scalar>
 using ColMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-
-template <typename Scalar>
-using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
-
-template <typename Scalar>
-constexpr Eigen::Index packet_size() {
-  return Eigen::internal::packet_traits<Scalar>::size;
-}
-
-/// Outputs per panel of a PackedWeight: two SIMD packets.
-template <typename Scalar>
-constexpr Eigen::Index panel_width() {
-  return 2 * packet_size<Scalar>();
-}
-
-/// Tokens per kernel call: two accumulators per token plus two weight packets and a broadcast
-/// must fit the vector registers (32 with AVX-512, 16 with AVX/SSE).
-constexpr int kMaxKernelRows = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 12 : 6;
 
 // PacketBlock's argument is a SIMD type whose alignment attribute GCC notes it drops; harmless.
 #if defined(__GNUC__)
@@ -52,35 +35,37 @@ using Tile = Eigen::internal::PacketBlock<Packet<Scalar>, int(packet_size<Scalar
 #pragma GCC diagnostic pop
 #endif
 
-/// A weight matrix W [outputs, inputs] repacked for x W^T: panel p holds outputs
-/// [p * width, (p + 1) * width) as an inputs x width row-major block (width = panel_width),
-/// outputs past the end of W zero. The values live in storage the owner provides (Weights
-/// keeps all of a model's in one WeightArena).
+/// A weight matrix W [outputs, inputs] repacked for x W^T by one kernel table: panel p holds
+/// outputs [p * width, (p + 1) * width) as an inputs x width row-major block (width = the
+/// table's), outputs past the end of W zero. The values live in storage the owner provides
+/// (Weights keeps all of a model's in one WeightArena).
 template <typename Scalar>
 class PackedWeight {
  public:
-  /// Scalars W [outputs, inputs] takes packed.
-  static Eigen::Index packed_size(Eigen::Index outputs, Eigen::Index inputs) {
-    return (outputs + panel_width<Scalar>() - 1) / panel_width<Scalar>() * panel_width<Scalar>() * inputs;
+  /// Scalars W [outputs, inputs] takes packed for `kernels`.
+  static Eigen::Index packed_size(Eigen::Index outputs, Eigen::Index inputs, const ProductKernels<Scalar>& kernels) {
+    return (outputs + kernels.width - 1) / kernels.width * kernels.width * inputs;
   }
 
   PackedWeight() = default;
 
   /// W [outputs, inputs] in `storage` (packed_size values, aligned for SIMD loads, outliving
   /// this), its panels filled by pack_panel.
-  PackedWeight(Scalar* storage, Eigen::Index outputs, Eigen::Index inputs)
-      : values_(storage), outputs_(outputs), inputs_(inputs) {}
+  PackedWeight(Scalar* storage, Eigen::Index outputs, Eigen::Index inputs, const ProductKernels<Scalar>& kernels)
+      : kernels_(&kernels), values_(storage), outputs_(outputs), inputs_(inputs) {
+    eigen_assert(kernels.width % packet_size<Scalar>() == 0);
+  }
 
   /// Packs all of `weight` into `storage`.
-  PackedWeight(const MatrixView<Scalar>& weight, Scalar* storage)
-      : PackedWeight(storage, weight.rows(), weight.cols()) {
-    for (Eigen::Index p = 0; p < panels(); ++p) pack_panel(p, weight.data() + p * panel_width<Scalar>() * inputs_);
+  PackedWeight(const MatrixView<Scalar>& weight, Scalar* storage, const ProductKernels<Scalar>& kernels)
+      : PackedWeight(storage, weight.rows(), weight.cols(), kernels) {
+    for (Eigen::Index p = 0; p < panels(); ++p) pack_panel(p, weight.data() + p * width() * inputs_);
   }
 
   /// Fills panel p from its rows of W: `rows` holds W[p * width + i, k] at i * inputs + k for
   /// the panel's width outputs (fewer in a last, partial panel).
   void pack_panel(Eigen::Index p, const Scalar* rows) {
-    constexpr Eigen::Index width = panel_width<Scalar>();
+    const Eigen::Index width = this->width();
     constexpr Eigen::Index P = packet_size<Scalar>();
     const Eigen::Index count = std::min(width, outputs_ - p * width);
     const MatrixView<Scalar> weight(rows, count, inputs_);
@@ -105,19 +90,37 @@ class PackedWeight {
     panel.bottomRows(width - count).setZero();
   }
 
+  /// Fills every panel from W^T [inputs, outputs] stored row-major with row stride `stride`:
+  /// panel p's row k is W^T's row k, columns [p * width, (p + 1) * width), a straight copy
+  /// (attention's values enter their product this way, v being W^T).
+  void pack_transposed(const Scalar* transposed, Eigen::Index stride) {
+    const Eigen::Index width = this->width();
+    for (Eigen::Index p = 0; p < panels(); ++p) {
+      const Eigen::Index count = std::min(width, outputs_ - p * width);
+      Scalar* panel = values_ + p * inputs_ * width;
+      for (Eigen::Index k = 0; k < inputs_; ++k) {
+        std::copy_n(transposed + k * stride + p * width, count, panel + k * width);
+        std::fill_n(panel + k * width + count, width - count, Scalar(0));
+      }
+    }
+  }
+
+  /// The kernels that multiply by this packing.
+  const ProductKernels<Scalar>& kernels() const { return *kernels_; }
+  Eigen::Index width() const { return kernels_->width; }
   Eigen::Index outputs() const { return outputs_; }
   Eigen::Index inputs() const { return inputs_; }
-  Eigen::Index panels() const { return (outputs_ + panel_width<Scalar>() - 1) / panel_width<Scalar>(); }
+  Eigen::Index panels() const { return (outputs_ + width() - 1) / width(); }
 
   /// Panel p's weights for inputs from `input` on, width values per input.
   const Scalar* panel(Eigen::Index p, Eigen::Index input = 0) const {
-    return values_ + (p * inputs_ + input) * panel_width<Scalar>();
+    return values_ + (p * inputs_ + input) * width();
   }
 
   /// W itself (for tests and tools): unpacks the panels.
   RowMatrix<Scalar> unpacked() const {
     RowMatrix<Scalar> weight(outputs_, inputs_);
-    constexpr Eigen::Index width = panel_width<Scalar>();
+    const Eigen::Index width = this->width();
     for (Eigen::Index p = 0; p < panels(); ++p) {
       const Eigen::Index count = std::min(width, outputs_ - p * width);
       weight.middleRows(p * width, count) =
@@ -127,6 +130,7 @@ class PackedWeight {
   }
 
  private:
+  const ProductKernels<Scalar>* kernels_ = &generic_kernels<Scalar>();
   Scalar* values_ = nullptr;
   Eigen::Index outputs_ = 0;
   Eigen::Index inputs_ = 0;
@@ -161,71 +165,9 @@ struct ProductBuffers {
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> tokens;  // x in kernel blocks, each input-major (pack_tokens)
   Eigen::Index token_rows = 0;                      // x's shape there
   Eigen::Index token_depth = 0;
+  int token_block_rows = 0;  // the largest kernel block it was cut into (the kernels' max_rows)
   RowMatrix<Scalar> result;  // x W^T over whole panels
 };
-
-/// Cache lines of the next panel a kernel call asks for in L2 while it computes: `lines` lines
-/// from `begin` (up to `end`) every `every` steps. The calls over one panel share the fetching
-/// of the next, so the requests stay few at a time (a core tracks only ~16 misses).
-struct Prefetch {
-  const char* begin = nullptr;
-  const char* end = nullptr;
-  int lines = 1;
-  Eigen::Index every = 1;
-};
-
-/// out[t, 0 .. width) (+)= sum_k x[k * Rows + t] * w[k * width ..] for Rows tokens and one
-/// panel: 2 * Rows accumulators.
-template <int Rows, typename Scalar>
-inline void panel_kernel(const Scalar* x, const Scalar* w, Eigen::Index depth, Scalar* out, Eigen::Index out_stride,
-                         bool accumulate, Prefetch fetch) {
-  using Eigen::internal::pload;
-  using Eigen::internal::ploadu;
-  using Eigen::internal::pmadd;
-  using Eigen::internal::pset1;
-  using Eigen::internal::pstoreu;
-  constexpr Eigen::Index P = packet_size<Scalar>();
-  constexpr Eigen::Index width = panel_width<Scalar>();
-  constexpr Eigen::Index line = 64;  // bytes per cache line
-  Eigen::Index countdown = 0;
-  Packet<Scalar> low[Rows], high[Rows];  // NOLINT: outputs [0, P) and [P, 2P) of each token
-#pragma GCC unroll 12
-  for (int t = 0; t < Rows; ++t) low[t] = high[t] = pset1<Packet<Scalar>>(Scalar(0));
-  for (Eigen::Index k = 0; k < depth; ++k) {
-    if (fetch.begin < fetch.end && countdown-- == 0) {
-      for (int l = 0; l < fetch.lines; ++l) __builtin_prefetch(fetch.begin + l * line, 0, 2);
-      fetch.begin += fetch.lines * line;
-      countdown = fetch.every - 1;
-    }
-    const Packet<Scalar> w_low = pload<Packet<Scalar>>(w + k * width);
-    const Packet<Scalar> w_high = pload<Packet<Scalar>>(w + k * width + P);
-#pragma GCC unroll 12
-    for (int t = 0; t < Rows; ++t) {
-      const Packet<Scalar> xt = pset1<Packet<Scalar>>(x[k * Rows + t]);
-      low[t] = pmadd(xt, w_low, low[t]);
-      high[t] = pmadd(xt, w_high, high[t]);
-    }
-  }
-#pragma GCC unroll 12
-  for (int t = 0; t < Rows; ++t) {
-    Scalar* row = out + t * out_stride;
-    if (accumulate) {
-      low[t] = Eigen::internal::padd(low[t], ploadu<Packet<Scalar>>(row));
-      high[t] = Eigen::internal::padd(high[t], ploadu<Packet<Scalar>>(row + P));
-    }
-    pstoreu(row, low[t]);
-    pstoreu(row + P, high[t]);
-  }
-}
-
-/// panel_kernel for a token count known only at run time (1 .. kMaxKernelRows).
-template <typename Scalar, int... Counts>
-void run_panel_kernel(std::integer_sequence<int, Counts...>, int rows, const Scalar* x, const Scalar* w,
-                      Eigen::Index depth, Scalar* out, Eigen::Index out_stride, bool accumulate, Prefetch fetch) {
-  (void)((rows == Counts + 1 ? (panel_kernel<Counts + 1>(x, w, depth, out, out_stride, accumulate, fetch), true)
-                             : false) ||
-         ...);
-}
 
 /// Tokens per chunk: a chunk's x block stays in L2 while every panel passes over it.
 constexpr Eigen::Index kChunkRows = 256;
@@ -234,31 +176,34 @@ constexpr Eigen::Index kChunkRows = 256;
 constexpr Eigen::Index kTokenBlockBytes = Eigen::Index(512) << 10;
 
 /// Tokens [begin, begin + rows) of x, one chunk, cut into `blocks` kernel blocks of near-equal
-/// size (50 tokens: 5 x 10). Chunk c of n covers tokens [tokens * c / n, tokens * (c + 1) / n).
+/// size, none above max_rows (50 tokens, 12 rows: 5 x 10). Chunk c of n covers tokens
+/// [tokens * c / n, tokens * (c + 1) / n).
 struct TokenChunk {
   Eigen::Index begin, rows, blocks;
 
-  TokenChunk(Eigen::Index tokens, Eigen::Index chunk, Eigen::Index chunks)
+  TokenChunk(Eigen::Index tokens, Eigen::Index chunk, Eigen::Index chunks, int max_rows)
       : begin(tokens * chunk / chunks), rows(tokens * (chunk + 1) / chunks - begin),
-        blocks((rows + kMaxKernelRows - 1) / kMaxKernelRows) {}
+        blocks((rows + max_rows - 1) / max_rows) {}
 
   static Eigen::Index count(Eigen::Index tokens) { return (tokens + kChunkRows - 1) / kChunkRows; }
   Eigen::Index block_begin(Eigen::Index b) const { return begin + rows * b / blocks; }
   Eigen::Index block_rows(Eigen::Index b) const { return block_begin(b + 1) - block_begin(b); }
 };
 
-/// Copies x [tokens, depth] into buffers.tokens in the kernels' layout (each kernel block
+/// Copies x [tokens, depth] into buffers.tokens in the layout of `kernels` (each kernel block
 /// input-major), for the multiply_packed calls that follow: one copy for several products with
 /// the same input, such as q, k and v.
 template <typename Scalar, typename Input>
-void pack_tokens(const Eigen::MatrixBase<Input>& x, ProductBuffers<Scalar>& buffers) {
+void pack_tokens(const Eigen::MatrixBase<Input>& x, const ProductKernels<Scalar>& kernels,
+                 ProductBuffers<Scalar>& buffers) {
   const Eigen::Index tokens = x.rows();
   const Eigen::Index depth = x.cols();
   buffers.tokens.resize(tokens * depth);
   buffers.token_rows = tokens;
   buffers.token_depth = depth;
+  buffers.token_block_rows = kernels.max_rows;
   for (Eigen::Index c = 0; c < TokenChunk::count(tokens); ++c) {
-    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens));
+    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens), kernels.max_rows);
     for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
       const Eigen::Index begin = chunk.block_begin(b);
       Eigen::Map<ColMatrix<Scalar>>(buffers.tokens.data() + begin * depth, chunk.block_rows(b), depth) =
@@ -273,11 +218,13 @@ template <typename Scalar, typename Output>
 void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<Output>& dest_,
                      ProductBuffers<Scalar>& buffers) {
   auto& dest = const_cast<Eigen::MatrixBase<Output>&>(dest_);
-  constexpr Eigen::Index width = panel_width<Scalar>();
   const PackedWeight<Scalar>& weight = *slice.weight;
+  const ProductKernels<Scalar>& kernels = weight.kernels();
+  const Eigen::Index width = kernels.width;
   const Eigen::Index tokens = buffers.token_rows;
   const Eigen::Index depth = slice.input_count;
-  eigen_assert(buffers.token_depth == depth && dest.rows() == tokens && dest.cols() == slice.output_count);
+  eigen_assert(buffers.token_depth == depth && buffers.token_block_rows == kernels.max_rows &&
+               dest.rows() == tokens && dest.cols() == slice.output_count);
   const Eigen::Index first_panel = slice.output_begin / width;
   const Eigen::Index end_panel = (slice.output_begin + slice.output_count + width - 1) / width;
 
@@ -300,7 +247,7 @@ void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<O
   }
 
   for (Eigen::Index c = 0; c < TokenChunk::count(tokens); ++c) {
-    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens));
+    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens), kernels.max_rows);
     const Eigen::Index chunk_bytes = chunk.rows * depth * Eigen::Index(sizeof(Scalar));
     const Eigen::Index depth_blocks = std::max<Eigen::Index>(1, (chunk_bytes + kTokenBlockBytes - 1) / kTokenBlockBytes);
     for (Eigen::Index d = 0; d < depth_blocks; ++d) {
@@ -322,9 +269,9 @@ void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<O
           const Eigen::Index rows = chunk.block_rows(b);
           fetch.begin = std::min(next + b * lines_per_call * 64, next_end);
           fetch.end = next_end;
-          run_panel_kernel<Scalar>(std::make_integer_sequence<int, kMaxKernelRows>(), static_cast<int>(rows),
-                                   buffers.tokens.data() + begin * depth + k0 * rows, w, kc,
-                                   out + begin * out_stride + (p - first_panel) * width, out_stride, d > 0, fetch);
+          kernels.rows[static_cast<std::size_t>(rows)](buffers.tokens.data() + begin * depth + k0 * rows, w, kc,
+                                                       out + begin * out_stride + (p - first_panel) * width,
+                                                       out_stride, d > 0, fetch);
         }
       }
     }
@@ -338,7 +285,7 @@ template <typename Scalar, typename Input, typename Output>
 void multiply_transposed(const Eigen::MatrixBase<Input>& x, const WeightSlice<Scalar>& slice,
                          const Eigen::MatrixBase<Output>& dest, ProductBuffers<Scalar>& buffers) {
   eigen_assert(x.cols() == slice.input_count);
-  pack_tokens(x, buffers);
+  pack_tokens(x, slice.weight->kernels(), buffers);
   multiply_packed(slice, dest, buffers);
 }
 

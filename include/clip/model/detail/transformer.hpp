@@ -4,6 +4,7 @@
 // matrix product over every token of the batch, attention runs per sequence.
 
 #include <clip/config.hpp>
+#include <clip/model/detail/attention.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/model/detail/products.hpp>
@@ -17,7 +18,7 @@ namespace clip::detail {
 /// What each thread of a block owns.
 template <typename Scalar>
 struct ThreadScratch {
-  RowMatrix<Scalar> scores;   // one head's attention matrix [T, T]
+  AttentionScratch<Scalar> attention;
   ProductBuffers<Scalar> buffers;
   RowMatrix<Scalar> partial;  // this thread's share of the sum out_proj / c_proj compute [tokens, W]
 };
@@ -74,7 +75,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     const int last_head = shape.heads * (part + 1) / parts;
     const Eigen::Index begin = first_head * head_dim;
     const Eigen::Index count = (last_head - first_head) * head_dim;
-    pack_tokens(scratch.normed, own.buffers);  // once for q, k and v
+    pack_tokens(scratch.normed, block.qkv_weight.kernels(), own.buffers);  // once for q, k and v
     for (Eigen::Index m = 0; m < 3; ++m) {     // q, k, v columns of these heads
       auto columns = scratch.qkv.middleCols(m * width + begin, count);
       multiply_packed(weight_rows(block.qkv_weight, m * width + begin, count), columns, own.buffers);
@@ -84,7 +85,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
       const Eigen::Index start = shape.sequence_starts[s];
       const Eigen::Index length = shape.sequence_starts[s + 1] - start;
       attention_heads(scratch.qkv.middleRows(start, length), shape.heads, first_head, last_head, shape.causal,
-                      scratch.context.middleRows(start, length), own.scores);
+                      block.qkv_weight.kernels(), scratch.context.middleRows(start, length), own.attention);
     }
     own.partial.resize(tokens, width);
     multiply_transposed(scratch.context.middleCols(begin, count), weight_columns(block.out_weight, begin, count),
@@ -97,7 +98,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
   scratch.hidden.resize(tokens, mlp_width);
   parallel_for(parts, parts, [&](int part) {
     ThreadScratch<Scalar>& own = scratch.threads[static_cast<std::size_t>(part)];
-    const auto [begin, end] = slice(mlp_width, parts, part, panel_width<Scalar>());  // whole panels each
+    const auto [begin, end] = slice(mlp_width, parts, part, block.fc_weight.width());  // whole panels each
     auto hidden = scratch.hidden.middleCols(begin, end - begin);
     multiply_transposed(scratch.normed, weight_rows(block.fc_weight, begin, end - begin), hidden, own.buffers);
     hidden.rowwise() += block.fc_bias.vector().segment(begin, end - begin);
