@@ -25,7 +25,7 @@ struct Options {
   std::vector<std::string> texts, images;
   std::size_t k = 10;
   bool approximate = false, recall = false, json = false, search_texts = false;
-  std::size_t ef = 128;
+  std::size_t ef = 128, hnsw_m = 16, ef_construction = 200;
   int threads = 0;
 };
 
@@ -69,6 +69,8 @@ int run(const Options& options) {
     auto start = Clock::now();
     clip::ApproximateIndexOptions index_options;
     index_options.ef_search = std::max(options.ef, options.k);
+    index_options.M = options.hnsw_m;
+    index_options.ef_construction = options.ef_construction;
     const clip::ApproximateIndex index(collection.blocks(), collection.dim(), index_options);
     timing["index_build_s"] = seconds(start);
     start = Clock::now();
@@ -128,6 +130,12 @@ int main(int argc, char** argv) {
   app.add_option("-k,--top", options.k, "results per query")->check(CLI::PositiveNumber.description(""))->type_name("K");
   app.add_flag("--approximate", options.approximate, "search an HNSW index (hnswlib) instead of every row");
   app.add_option("--ef", options.ef, "HNSW candidate list while searching (recall against speed)")->type_name("N");
+  app.add_option("--hnsw-m", options.hnsw_m, "HNSW graph degree (hnswlib's M; 2-1024)")
+      ->check(CLI::Range(std::size_t{2}, std::size_t{1024}).description(""))  // ApproximateIndexOptions::kMaxM
+      ->type_name("M");
+  app.add_option("--ef-construction", options.ef_construction, "HNSW candidate list while building the index")
+      ->check(CLI::PositiveNumber.description(""))
+      ->type_name("N");
   app.add_flag("--recall", options.recall, "also run exact search and print the approximate recall@k");
   app.add_flag("--search-texts", options.search_texts, "search the caption embeddings (text_emb) instead of img_emb");
   command.add_threads(options.threads);

@@ -10,6 +10,7 @@
 #include <clip/model/detail/attention.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/model/detail/products.hpp>
+#include <clip/model/detail/transformer.hpp>
 #include <clip/model/model.hpp>
 #include <clip/isa.hpp>
 #include <clip/threading.hpp>
@@ -129,7 +130,7 @@ void VisionBlockStep(benchmark::State& state) {
           break;
         case VisionStep::QuickGelu:
           out = hidden_in;
-          clip::detail::quick_gelu(out);
+          clip::detail::activate(out, clip::Activation::QuickGELU, block.fc_weight.kernels());
           break;
         case VisionStep::PatchEmbedding:
           break;

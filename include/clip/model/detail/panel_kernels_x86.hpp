@@ -11,7 +11,17 @@
 
 #include <clip/model/detail/panel_kernels.hpp>
 
+#include <type_traits>
+
 #if defined(CLIP_HAVE_X86_KERNELS)
+
+// GCC 12 warns that the intrinsics headers' own placeholder vectors (`__m512 __Y = __Y;`) are
+// uninitialised once they are inlined into a function with a target attribute; they are not read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 
@@ -90,15 +100,95 @@ struct Avx512Kernel {
   }
 };
 
+// exp(x) for float lanes, Cephes' method (as Eigen's pexp): x = n ln 2 + r with n = round(x /
+// ln 2) and |r| <= ln 2 / 2, exp(r) by a degree-7 polynomial (1 + r + r^2 P(r)), times 2^n.
+// x is clamped so that 2^n stays a normal float: exp saturates at ~2.4e38 and ~1.2e-38, far
+// beyond what QuickGELU's x / (1 + exp(-1.702 x)) can tell apart from 0 or inf.
+struct ExpConstants {
+  static constexpr float lowest = -87.3365f, highest = 88.3762f;
+  static constexpr float log2e = 1.44269504088896341f;
+  static constexpr float ln2_high = 0.693359375f, ln2_low = -2.12194440e-4f;  // ln 2 = high + low
+  static constexpr float p0 = 1.9875691500e-4f, p1 = 1.3981999507e-3f, p2 = 8.3334519073e-3f, p3 = 4.1665795894e-2f,
+                         p4 = 1.6666665459e-1f, p5 = 5.0000001201e-1f;
+};
+
+CLIP_TARGET_AVX2 inline __m256 exp_avx2(__m256 x) {
+  using C = ExpConstants;
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(C::lowest)), _mm256_set1_ps(C::highest));
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(C::log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C::ln2_high), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C::ln2_low), r);
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(C::p0), r, _mm256_set1_ps(C::p1));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::p2));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::p3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::p4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::p5));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
+}
+
+CLIP_TARGET_AVX512 inline __m512 exp_avx512(__m512 x) {
+  using C = ExpConstants;
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(C::lowest)), _mm512_set1_ps(C::highest));
+  const __m512 n =
+      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(C::log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::ln2_high), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::ln2_low), r);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(C::p0), r, _mm512_set1_ps(C::p1));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::p2));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::p3));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::p4));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::p5));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+// QuickGELU, x / (1 + exp(-1.702 x)), as layers.hpp's quick_gelu; the last partial register
+// through a lane mask. (No lambdas: GCC does not give them the enclosing target attribute.)
+CLIP_TARGET_AVX2 inline __m256 quick_gelu_lanes_avx2(__m256 x) {
+  const __m256 e = exp_avx2(_mm256_mul_ps(x, _mm256_set1_ps(-1.702f)));
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+CLIP_TARGET_AVX512 inline __m512 quick_gelu_lanes_avx512(__m512 x) {
+  const __m512 e = exp_avx512(_mm512_mul_ps(x, _mm512_set1_ps(-1.702f)));
+  return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+CLIP_TARGET_AVX2 inline void quick_gelu_avx2(float* values, Eigen::Index count) {
+  Eigen::Index i = 0;
+  for (; i + 8 <= count; i += 8) _mm256_storeu_ps(values + i, quick_gelu_lanes_avx2(_mm256_loadu_ps(values + i)));
+  if (i < count) {
+    const __m256i lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count - i)), lanes);
+    _mm256_maskstore_ps(values + i, mask, quick_gelu_lanes_avx2(_mm256_maskload_ps(values + i, mask)));
+  }
+}
+
+CLIP_TARGET_AVX512 inline void quick_gelu_avx512(float* values, Eigen::Index count) {
+  Eigen::Index i = 0;
+  for (; i + 16 <= count; i += 16) _mm512_storeu_ps(values + i, quick_gelu_lanes_avx512(_mm512_loadu_ps(values + i)));
+  if (i < count) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (count - i)) - 1);
+    _mm512_mask_storeu_ps(values + i, mask, quick_gelu_lanes_avx512(_mm512_maskz_loadu_ps(mask, values + i)));
+  }
+}
+
 template <typename Kernel>
-const ProductKernels<float>& x86_kernels(Isa isa) {
+const ProductKernels<float>& x86_kernels(Isa isa, void (*quick_gelu)(float*, Eigen::Index)) {
   static const ProductKernels<float> kernels{
       isa, Kernel::width, Kernel::max_rows,
-      kernel_rows<float, Kernel>(std::make_integer_sequence<int, Kernel::max_rows>())};
+      kernel_rows<float, Kernel>(std::make_integer_sequence<int, Kernel::max_rows>()), quick_gelu};
   return kernels;
 }
 
 }  // namespace clip::detail
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif  // CLIP_HAVE_X86_KERNELS
 
@@ -110,8 +200,8 @@ template <typename Scalar>
 const ProductKernels<Scalar>& product_kernels(Isa isa) {
 #if defined(CLIP_HAVE_X86_KERNELS)
   if constexpr (std::is_same_v<Scalar, float>) {
-    if (isa == Isa::avx512) return x86_kernels<Avx512Kernel>(isa);
-    if (isa == Isa::avx2) return x86_kernels<Avx2Kernel>(isa);
+    if (isa == Isa::avx512) return x86_kernels<Avx512Kernel>(isa, &quick_gelu_avx512);
+    if (isa == Isa::avx2) return x86_kernels<Avx2Kernel>(isa, &quick_gelu_avx2);
   }
 #endif
   (void)isa;

@@ -44,6 +44,21 @@ struct TransformerShape {
   int threads = 1;  // threads sharing each block (tensor-parallel over heads and MLP columns)
 };
 
+/// The MLP's activation in place on the rows of `hidden`: the kernels' own QuickGELU where the
+/// instruction set has one, else Eigen's.
+template <typename Scalar, typename Hidden>
+void activate(const Eigen::MatrixBase<Hidden>& hidden_, Activation activation, const ProductKernels<Scalar>& kernels) {
+  static_assert(bool(Hidden::IsRowMajor), "each row's values are passed to the kernel as one contiguous run");
+  auto& hidden = const_cast<Eigen::MatrixBase<Hidden>&>(hidden_);
+  if (activation == Activation::QuickGELU && kernels.quick_gelu != nullptr) {
+    for (Eigen::Index r = 0; r < hidden.rows(); ++r) kernels.quick_gelu(&hidden.derived().coeffRef(r, 0), hidden.cols());
+  } else if (activation == Activation::QuickGELU) {
+    quick_gelu(hidden);
+  } else {
+    gelu(hidden);
+  }
+}
+
 /// x += attn(ln_1(x)); x += mlp(ln_2(x)), in place on x [tokens, W].
 ///
 /// With several threads each half of the block is one parallel step without inner barriers
@@ -102,10 +117,7 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     auto hidden = scratch.hidden.middleCols(begin, end - begin);
     multiply_transposed(scratch.normed, weight_rows(block.fc_weight, begin, end - begin), hidden, own.buffers);
     hidden.rowwise() += block.fc_bias.vector().segment(begin, end - begin);
-    if (shape.activation == Activation::QuickGELU)
-      quick_gelu(hidden);
-    else
-      gelu(hidden);
+    activate(hidden, shape.activation, block.fc_weight.kernels());
     own.partial.resize(tokens, width);
     multiply_transposed(hidden, weight_columns(block.proj_weight, begin, end - begin), own.partial,
                         own.buffers);
