@@ -82,6 +82,16 @@ TEST(Pickle, ReadsTheValuesOfEveryProtocol) {
   EXPECT_EQ(v[14]->text, "hi");
 }
 
+TEST(Pickle, DecodesStringEscapesAndRefusesBadHexOnes) {
+  // Protocol 0 STRING: \xHH takes exactly two hex digits (Python: "invalid \x escape").
+  EXPECT_EQ(read_pickle("S'\\x41\\x7e\\xFFz'\n.")->text, "A~\xffz");
+  EXPECT_ERROR_MENTIONS(read_pickle("S'\\xzz'\n."), "\\x escape");  // found by fuzz_pickle: was std::invalid_argument
+  EXPECT_ERROR_MENTIONS(read_pickle("S'\\x-1'\n."), "\\x escape");  // std::stoi took the sign
+  EXPECT_ERROR_MENTIONS(read_pickle("S'\\x 1'\n."), "\\x escape");  // and leading space
+  EXPECT_ERROR_MENTIONS(read_pickle("S'\\x4g'\n."), "\\x escape");  // and stopped at the 'g'
+  EXPECT_ERROR_MENTIONS(read_pickle("S'\\x4'\n."), "\\x escape");   // one digit, then the quote
+}
+
 TEST(Pickle, BuildsContainersMemoAndTensorRecords) {
   Pickle p;
   p.proto(4).op('}').op('\x94').mark().str("list").op(']').op('\x94').mark().integer(1).integer(2).op('e');

@@ -1,7 +1,8 @@
 // Writes the fuzzers' seed corpus: tiny model files made with the library's own TensorWriter,
 // small images in every format the decoder reads (stb_image_write for PNG/BMP/TGA/JPEG/HDR, a
 // hand-rolled PNG writer for the palette, 1-bit and 16-bit kinds stb cannot write, PNM and GIF by
-// hand), and texts that reach each step of the tokenizer. Usage: fuzz_make_corpus CORPUS_DIR
+// hand), texts that reach each step of the tokenizer, and .npy files (every header version,
+// accepted and refused dtypes, ranks and orders, truncations). Usage: fuzz_make_corpus CORPUS_DIR
 // (writes CORPUS_DIR/<target>/<name>). The files are committed; rerun only to change the seeds.
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -9,6 +10,7 @@
 
 #include <clip/config.hpp>
 #include <clip/formats/model_file.hpp>
+#include <clip/formats/npy.hpp>
 #include <clip/formats/tensor_writer.hpp>
 
 #include <zlib.h>
@@ -227,6 +229,52 @@ void text_seeds() {
   for (const auto& [name, bytes] : texts) write("tokenizer", name, bytes);
 }
 
+
+// ---- .npy files --------------------------------------------------------------------------------
+
+// A .npy file of format version `major` (1: 2-byte header length, 2 and 3: 4 bytes) around `dict`,
+// padded as numpy pads (to a multiple of 64 with spaces and a newline), then `data_bytes` bytes.
+std::string npy_file(int major, const std::string& dict, std::size_t data_bytes) {
+  const std::size_t prefix = major == 1 ? 10 : 12;
+  std::string header = dict;
+  header.append(63 - (prefix + header.size()) % 64, ' ');
+  header += '\n';
+  std::string file = std::string("\x93NUMPY", 6);
+  file.push_back(static_cast<char>(major));
+  file.push_back('\0');
+  for (std::size_t i = 0; i < prefix - 8; ++i) file.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xFF));
+  file += header;
+  for (std::size_t i = 0; i < data_bytes; ++i) file.push_back(static_cast<char>(i * 37 + 11));
+  return file;
+}
+
+void npy_seeds() {
+  const float floats[6] = {1, -2, 3.5f, 0, 1e-3f, 65504};
+  const double doubles[6] = {1, -2, 3.5, 0, 1e-300, 1e300};
+  write("npy", "f4-2x3.npy", clip::npy_bytes(floats, 2, 3));  // what clip-embed writes
+  write("npy", "f8-3x2.npy", clip::npy_bytes(doubles, 3, 2));
+  write("npy", "f4-0x512.npy", clip::npy_bytes(floats, 0, 512));
+  // Version 2 and 3 headers (4-byte length), numpy's other spellings: no trailing comma, no
+  // spaces, Python 2's long suffix, double quotes, keys in another order.
+  write("npy", "v2-f8-long.npy", npy_file(2, "{'descr':'<f8','fortran_order':False,'shape':(3L, 2L)}", 48));
+  write("npy", "v3-double-quotes.npy", npy_file(3, "{\"shape\": (1, 4), \"fortran_order\": False, \"descr\": \"f4\"}", 16));
+  // Refused: Fortran order, other dtypes, other ranks, truncated and padded data.
+  const std::string shape = "'shape': (2, 3), }";
+  write("npy", "fortran-order.npy", npy_file(1, "{'descr': '<f4', 'fortran_order': True, " + shape, 24));
+  write("npy", "big-endian.npy", npy_file(1, "{'descr': '>f8', 'fortran_order': False, " + shape, 48));
+  write("npy", "int32.npy", npy_file(1, "{'descr': '<i4', 'fortran_order': False, " + shape, 24));
+  write("npy", "float16.npy", npy_file(1, "{'descr': '<f2', 'fortran_order': False, " + shape, 12));
+  write("npy", "uint8.npy", npy_file(1, "{'descr': '|u1', 'fortran_order': False, " + shape, 6));
+  write("npy", "structured.npy", npy_file(1, "{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, " + shape, 48));
+  write("npy", "rank1.npy", npy_file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", 24));
+  write("npy", "rank3.npy", npy_file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", 24));
+  write("npy", "scalar.npy", npy_file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 4));
+  const std::string good = clip::npy_bytes(floats, 2, 3);
+  write("npy", "truncated-data.npy", good.substr(0, good.size() - 3));
+  write("npy", "truncated-header.npy", good.substr(0, 40));
+  write("npy", "padded.npy", good + std::string(4, '\0'));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -238,6 +286,7 @@ int main(int argc, char** argv) {
   model_seeds();
   image_seeds();
   text_seeds();
+  npy_seeds();
   // Each model seed must be what it claims: a readable clip model file.
   for (const char* name : {"tiny-f32-1layer.safetensors", "tiny-f16-0layers.safetensors", "tiny-bf16-0layers.safetensors"})
     clip::ModelFile((root / "model_file" / name).string());

@@ -302,6 +302,12 @@ class PickleReader {
     return make_int(static_cast<std::int64_t>(value));
   }
 
+  /// The value of a hex digit, or -1. (Not std::stoi: it accepts signs and spaces, and throws
+  /// std::invalid_argument, not clip::Error, on a non-digit.)
+  static int hex_digit(char c) {
+    return (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+  }
+
   /// Protocol 0 string literal 'abc' or "abc" with Python escapes; the common ones are decoded.
   std::string unquote(const std::string& line) {
     if (line.size() < 2 || (line.front() != '\'' && line.front() != '"') || line.back() != line.front())
@@ -318,9 +324,11 @@ class PickleReader {
           case '\\': c = '\\'; break;
           case '\'': c = '\''; break;
           case '"': c = '"'; break;
-          case 'x': {
-            if (i + 3 >= line.size()) fail("malformed \\x escape");
-            c = static_cast<char>(std::stoi(line.substr(i + 1, 2), nullptr, 16));
+          case 'x': {  // exactly two hex digits, as Python requires ("invalid \\x escape")
+            const int high = i + 3 < line.size() ? hex_digit(line[i + 1]) : -1;
+            const int low = high >= 0 ? hex_digit(line[i + 2]) : -1;
+            if (low < 0) fail("malformed \\x escape");
+            c = static_cast<char>(high * 16 + low);
             i += 2;
             break;
           }
@@ -533,7 +541,7 @@ class PickleReader {
             std::uint32_t code = 0;
             for (std::size_t d = 0; d < digits; ++d) {
               const char c = line[i + 2 + d];
-              const int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+              const int v = hex_digit(c);
               if (v < 0) fail("malformed UNICODE escape");
               code = code * 16 + static_cast<std::uint32_t>(v);
             }
