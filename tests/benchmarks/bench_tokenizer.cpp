@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "clip/text/fix_text.hpp"
 #include "clip/text/tokenizer.hpp"
 
 namespace {
