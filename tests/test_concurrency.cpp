@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "concurrency_support.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -27,19 +29,7 @@ bool bit_identical(const Matrix& a, const Matrix& b) {
          std::memcmp(a.data(), b.data(), sizeof(typename Matrix::Scalar) * static_cast<std::size_t>(a.size())) == 0;
 }
 
-/// Runs body(thread_index) on `threads` threads started together; returns when all are done.
-template <typename Body>
-void on_threads(int threads, const Body& body) {
-  std::atomic<int> waiting{threads};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      waiting.fetch_sub(1);
-      while (waiting.load() > 0) std::this_thread::yield();  // start at once, to overlap
-      body(t);
-    });
-  for (std::thread& thread : pool) thread.join();
-}
+using clip_test::on_threads;
 
 class Concurrency : public ::testing::Test {
  protected:

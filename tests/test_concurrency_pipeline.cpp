@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "concurrency_support.hpp"
+
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -46,19 +48,7 @@ bool same_batches(const Batches& a, const Batches& b) {
   return true;
 }
 
-/// Runs body(thread_index) on `threads` threads started together; returns when all are done.
-template <typename Body>
-void on_threads(int threads, const Body& body) {
-  std::atomic<int> waiting{threads};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      waiting.fetch_sub(1);
-      while (waiting.load() > 0) std::this_thread::yield();  // start at once, to overlap
-      body(t);
-    });
-  for (std::thread& thread : pool) thread.join();
-}
+using clip_test::on_threads;
 
 class PipelineConcurrency : public ::testing::Test {
  protected:
