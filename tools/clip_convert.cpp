@@ -71,7 +71,7 @@ int run(int argc, char** argv) {
       "SOURCE is a Hugging Face CLIPModel folder (model.safetensors or pytorch_model.bin, sharded or not), an "
       "open_clip hub folder (open_clip_config.json), an OpenAI/open_clip state dict (.safetensors, or .pt/.bin as "
       "torch.save writes it, legacy format included), one of OpenAI's TorchScript files (ViT-B-32.pt, ...), a "
-      "clip.cpp GGUF file, or a clip model file (converted again, e.g. --dtype f16). Checkpoints without a "
+      "clip.cpp GGUF file, or a clip model file (converted again, e.g. --dtype f16 or q8). Checkpoints without a "
       "vocabulary use CLIP's built-in bpe_simple_vocab_16e6; --vocab replaces it. State dicts and TorchScript files "
       "do not record attention heads: they are inferred as width / 64, as OpenAI's build_model does; pass "
       "--vision-heads / --text-heads for models built otherwise.");
@@ -89,7 +89,10 @@ int run(int argc, char** argv) {
       app.add_option("--inspect", inspect_path, "print what SOURCE holds and which tensors it does not use")->type_name("SOURCE");
   clip::cli::OutputOptions output_format;  // --json: what --inspect prints
   command.add_output(output_format);
-  app.add_option("--dtype", dtype, "tensor type of the written file")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  app.add_option("--dtype", dtype,
+                 "tensor type of the written file; q8: each block's weight matrices as int8 with a scale per output "
+                 "channel, the rest f32")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
   app.add_option("--vocab", options.vocab_path, "BPE vocabulary for checkpoints that carry none (default: CLIP's, built in)")->type_name("FILE");
   app.add_option("--act", activation, "activation: quick_gelu (OpenAI) or gelu (LAION models trained with exact GELU)")
       ->check(CLI::IsMember({"quick_gelu", "gelu"}));
@@ -110,6 +113,7 @@ int run(int argc, char** argv) {
   if (source.empty() && random_name.empty() && inspect_path.empty())
     throw clip::Error("nothing to do: give a SOURCE to convert, --random NAME or --inspect FILE");
   options.dtype = dtype == "f16" ? clip::DType::F16 : dtype == "bf16" ? clip::DType::BF16 : clip::DType::F32;
+  options.q8 = dtype == "q8";
   if (!activation.empty()) options.activation = clip::parse_activation(activation);
   if (!image_mean.empty()) options.image_mean = parse_triple("--image-mean", image_mean);
   if (!image_std.empty()) options.image_std = parse_triple("--image-std", image_std);
@@ -119,7 +123,7 @@ int run(int argc, char** argv) {
   if (!random_name.empty()) {
     const std::string merges = options.vocab_path.empty() ? clip_tools::default_tokenizer().merges_text()
                                                           : clip::detail::load_tokenizer(options.vocab_path).merges_text();
-    clip::random_model(clip::named_config(random_name), merges, options.dtype, seed).write(output);
+    clip::random_model(clip::named_config(random_name), merges, options.dtype, seed, options.q8).write(output);
   } else {
     clip::check_output_path(output, source, options);
     clip::convert_checkpoint(source, options).write(output);

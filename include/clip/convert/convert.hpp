@@ -34,6 +34,9 @@ namespace clip {
 
 struct ConvertOptions {
   DType dtype = DType::F32;                 ///< storage type of the floating-point tensors
+  /// Store each block's four weight matrices as q8 (int8, one F32 scale per output channel; see
+  /// formats/q8.hpp) and the other tensors as `dtype`: `clip-convert --dtype q8`.
+  bool q8 = false;
   std::string vocab_path;                   ///< BPE data: .txt.gz, merges text, or vocab.json (+ merges.txt beside it)
   std::optional<Activation> activation;     ///< state dicts only; default quick_gelu (OpenAI's)
   int vision_heads = 0;                     ///< 0: infer (HF config, or width / 64 as build_model does)
@@ -102,7 +105,7 @@ inline nlohmann::json read_json_file(const std::string& path) {
 /// Collects canonical tensors, checks each shape against the config, then writes the file.
 class ModelBuilder {
  public:
-  ModelBuilder(const ModelConfig& config, DType dtype) : config_(config), dtype_(dtype) {
+  ModelBuilder(const ModelConfig& config, DType dtype, bool q8 = false) : config_(config), dtype_(dtype), q8_(q8) {
     config_.validate();
     for (TensorSpec& spec : canonical_tensors(config_)) specs_.emplace(spec.name, std::move(spec));
   }
@@ -115,7 +118,14 @@ class ModelBuilder {
     if (static_cast<std::int64_t>(values.size()) != count)
       throw Error(source + " has " + std::to_string(values.size()) + " values, the config implies " + name + " " +
                   shape_string(spec->second.shape));
-    writer_.add(name, dtype_, spec->second.shape, values.data());
+    if (q8_ && is_q8_weight_name(name)) {
+      const std::vector<std::int64_t>& shape = spec->second.shape;
+      Q8Matrix q = quantize_q8(values.data(), shape[0], shape[1], name);
+      writer_.add_raw(name, DType::I8, shape, std::vector<std::uint8_t>(q.values.begin(), q.values.end()));
+      writer_.add(q8_scale_name(name), DType::F32, {shape[0]}, q.scales.data());
+    } else {
+      writer_.add(name, dtype_, spec->second.shape, values.data());
+    }
     done_.insert(name);
   }
 
@@ -139,6 +149,7 @@ class ModelBuilder {
  private:
   ModelConfig config_;
   DType dtype_;
+  bool q8_;
   std::map<std::string, TensorSpec> specs_;
   std::set<std::string> done_;
   TensorWriter writer_;
@@ -473,7 +484,7 @@ inline TensorWriter convert_tensors(CheckpointTensors& checkpoint, const Convert
     }
     if (adjust) adjust(config);
     apply_overrides(config, options);
-    ModelBuilder builder(config, options.dtype);
+    ModelBuilder builder(config, options.dtype, options.q8);
     if (openai) map_openai(checkpoint, config, builder, report);
     else map_hf(checkpoint, config, builder);
     refuse_unused_tower_weights(checkpoint);
@@ -684,7 +695,7 @@ inline TensorWriter convert_gguf(const std::string& path, const ConvertOptions& 
       for (int c = 0; c < 3; ++c) (*target)[c] = static_cast<float>(value->items[c].float_value);
     }
     apply_overrides(config, options);
-    ModelBuilder builder(config, options.dtype);
+    ModelBuilder builder(config, options.dtype, options.q8);
     auto copy = [&](const std::string& from, const std::string& to) { builder.put(to, checkpoint.read(from), from); };
     auto copy_transposed = [&](const std::string& from, const std::string& to) {
       const auto& shape = checkpoint.shape(from);
@@ -756,7 +767,9 @@ inline TensorWriter convert_gguf(const std::string& path, const ConvertOptions& 
 
 // --- clip model files ------------------------------------------------------------------------------
 
-/// A clip model file converted again (another dtype): config, tokenizer and tensors as they are.
+/// A clip model file converted again (another dtype, or q8): config, tokenizer and tensors as
+/// they are; q8 matrices are widened first (and so come back unchanged when converted to q8
+/// again: each row's largest value is exactly 127 times its scale).
 inline TensorWriter convert_model_file(const std::string& path, const ConvertOptions& options, ConversionReport* report) {
   const ModelFile model(path);
   CheckpointTensors checkpoint;
@@ -766,8 +779,19 @@ inline TensorWriter convert_model_file(const std::string& path, const ConvertOpt
   return with_report(checkpoint, report, [&] {
     ModelConfig config = model.config();
     apply_overrides(config, options);
-    ModelBuilder builder(config, options.dtype);
-    for (const TensorSpec& spec : canonical_tensors(config)) builder.put(spec.name, checkpoint.read(spec.name), spec.name);
+    ModelBuilder builder(config, options.dtype, options.q8);
+    for (const TensorSpec& spec : canonical_tensors(config)) {
+      const TensorInfo& stored = model.tensors().info(spec.name);
+      if (stored.dtype != DType::I8) {
+        builder.put(spec.name, checkpoint.read(spec.name), spec.name);
+        continue;
+      }
+      std::vector<float> values(static_cast<std::size_t>(stored.numel()));
+      detail::dequantize_q8_rows(model.tensors(), stored, 0, stored.shape[0], values.data());
+      checkpoint.mark_used(spec.name);
+      checkpoint.mark_used(q8_scale_name(spec.name));
+      builder.put(spec.name, values, spec.name);
+    }
     checkpoint.mark_used(merges_tensor_name);
     if (report) report->config = config;
     std::optional<Tokenizer> own = Tokenizer::from_merges(model.merges_text());
@@ -867,10 +891,10 @@ inline ModelConfig named_config(const std::string& name) {
 }
 
 /// A model with random weights (normal, std 0.02; LayerNorms at identity; OpenAI's logit scale),
-/// for benchmarks and tests. Without BPE data the vocabulary is bytes only (no merges).
+/// for benchmarks and tests; `q8` stores the block matrices as q8. Without BPE data the vocabulary is bytes only (no merges).
 inline TensorWriter random_model(const ModelConfig& config, const std::string& merges_text, DType dtype,
-                                 unsigned seed = 0) {
-  detail::ModelBuilder builder(config, dtype);
+                                 unsigned seed = 0, bool q8 = false) {
+  detail::ModelBuilder builder(config, dtype, q8);
   std::mt19937 generator(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   for (const TensorSpec& spec : canonical_tensors(config)) {

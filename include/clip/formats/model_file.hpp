@@ -1,10 +1,12 @@
 #pragma once
 // ModelFile: a clip model file opened and checked against its own config. After construction
-// every canonical tensor is known to exist with the shape the config implies and a float dtype,
-// so the encoders can read weights without further checks.
+// every canonical tensor is known to exist with the shape the config implies and a float dtype
+// (or, for the block matrices of a q8 file, I8 with valid scales; see formats/q8.hpp), so the
+// encoders can read weights without further checks.
 
 #include <clip/config.hpp>
 #include <clip/detail/compilation.hpp>
+#include <clip/formats/q8.hpp>
 #include <clip/formats/tensor_file.hpp>
 
 #include <string>
@@ -28,12 +30,16 @@ class ModelFile {
   const ModelConfig& config() const { return config_; }
   const TensorFile& tensors() const { return tensors_; }
 
+  /// Whether any block matrix is stored as q8 (int8 with per-output-channel scales).
+  bool quantized() const { return quantized_; }
+
   /// The BPE merges text (header line, then one merge per line) the tokenizer is built from.
   std::string merges_text() const { return tensors_.read_text(merges_tensor_name); }
 
  private:
   TensorFile tensors_;
   ModelConfig config_;
+  bool quantized_ = false;
 };
 
 #if CLIP_HEADER_DEFINITIONS
@@ -69,8 +75,13 @@ CLIP_INLINE ModelFile::ModelFile(TensorFile tensors) : tensors_(std::move(tensor
     if (tensor.shape != spec.shape && !scalar_ok)
       throw Error(path + ": tensor '" + spec.name + "' has shape " + shape_string(tensor.shape) +
                   ", the config implies " + shape_string(spec.shape));
-    if (tensor.dtype != DType::F32 && tensor.dtype != DType::F16 && tensor.dtype != DType::BF16)
-      throw Error(path + ": tensor '" + spec.name + "' is " + dtype_name(tensor.dtype) + ", expected F32, F16 or BF16");
+    if (tensor.dtype == DType::I8 && is_q8_weight_name(spec.name)) {
+      detail::check_q8_scales(tensors_, tensor);
+      quantized_ = true;
+    } else if (tensor.dtype != DType::F32 && tensor.dtype != DType::F16 && tensor.dtype != DType::BF16) {
+      throw Error(path + ": tensor '" + spec.name + "' is " + dtype_name(tensor.dtype) + ", expected F32, F16 or BF16" +
+                  (is_q8_weight_name(spec.name) ? " (or I8 with a scale tensor)" : ""));
+    }
   }
   const TensorInfo& merges = tensors_.info(merges_tensor_name);
   if (merges.dtype != DType::U8 || merges.shape.size() != 1)
