@@ -3,7 +3,7 @@
 //
 // A program built the way users and packagers build it (no -m flags) still runs the weight
 // products on AVX2+FMA or AVX-512 when the CPU has them: those kernels are written with
-// intrinsics in functions carrying the matching target attributes (model/detail/kernels_x86.hpp)
+// intrinsics in functions carrying the matching target attributes (model/detail/panel_kernels_x86.hpp, quantized_kernels_x86.hpp)
 // and picked when a model is loaded. The environment variable CLIP_ISA (generic, avx2, avx512)
 // forces a path, for tests and benchmarks; forcing one the CPU lacks is an error, not a crash.
 // Everything else (Eigen's own expressions) runs on what the compiler was told to target.
@@ -49,6 +49,17 @@ inline bool isa_supported(Isa isa) {
   if (isa == Isa::avx512) return __builtin_cpu_supports("avx512f");
 #endif
   return false;
+}
+
+/// Whether the int8 products of a q8 model on the avx512 path can use AVX-512 VNNI's vpdpbusd
+/// (Ice Lake, Zen 4 and later); without it they run the AVX2 int8 kernels.
+inline bool avx512_vnni_supported() {
+#if defined(CLIP_HAVE_X86_KERNELS)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
 }
 
 /// The fastest path this CPU supports.

@@ -4,10 +4,12 @@
 //   bench_encoders [--benchmark_repetitions=5 --benchmark_report_aggregates_only=true]
 //
 // Arguments are {batch, threads} (clip::set_num_threads). The workloads: W1 EncodeImages/1,
-// W2 EncodeImages/16, W3 EncodeTexts/1, W4 EncodeTexts/64 (256 prompts = 4 such batches).
+// W2 EncodeImages/16, W3 EncodeTexts/1, W4 EncodeTexts/64 (256 prompts = 4 such batches); each
+// as /f32/ and as /q8/ (the same weights converted with --dtype q8).
 
 #include <clip/convert/convert.hpp>
 #include <clip/model/detail/attention.hpp>
+#include <clip/model/detail/block_matrix.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/model/detail/products.hpp>
 #include <clip/model/detail/transformer.hpp>
@@ -24,28 +26,39 @@
 
 namespace {
 
-const clip::Model<float>& vit_b32() {
-  static const std::unique_ptr<clip::Model<float>> model = [] {
+// The same random weights in F32 and, for the *Q8 benchmarks, as q8 (clip-convert --dtype q8).
+const clip::Model<float>& vit_b32(bool q8 = false) {
+  static const std::string f32_path = [] {
     const std::string path = (std::filesystem::temp_directory_path() / "clip-bench-vit-b-32-random.safetensors").string();
     clip::random_model(clip::named_config("ViT-B-32"), "", clip::DType::F32).write(path);
+    return path;
+  }();
+  static const std::unique_ptr<clip::Model<float>> f32 = std::make_unique<clip::Model<float>>(f32_path);
+  if (!q8) return *f32;
+  static const std::unique_ptr<clip::Model<float>> quantized = [] {
+    const std::string path = (std::filesystem::temp_directory_path() / "clip-bench-vit-b-32-random-q8.safetensors").string();
+    clip::ConvertOptions options;
+    options.q8 = true;
+    clip::convert_checkpoint(f32_path, options).write(path);
     return std::make_unique<clip::Model<float>>(path);
   }();
-  return *model;
+  return *quantized;
 }
 
-void EncodeImages(benchmark::State& state) {
-  const clip::Model<float>& model = vit_b32();
+void EncodeImages(benchmark::State& state, bool q8) {
+  const clip::Model<float>& model = vit_b32(q8);
   const int size = model.config().vision.image_size;
   const clip::RowMatrix<float> pixels = clip::RowMatrix<float>::Random(state.range(0), 3 * size * size);
   clip::set_num_threads(static_cast<int>(state.range(1)));
   for (auto _ : state) benchmark::DoNotOptimize(model.encode_images(pixels));
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(EncodeImages)->ArgsProduct({{1, 16}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(EncodeImages, f32, false)->ArgsProduct({{1, 16}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(EncodeImages, q8, true)->ArgsProduct({{1, 16}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // A short prompt: SOT, 6 ids, EOT ("a photo of a cat." is 6 BPE tokens), zero padding.
-void EncodeTexts(benchmark::State& state) {
-  const clip::Model<float>& model = vit_b32();
+void EncodeTexts(benchmark::State& state, bool q8) {
+  const clip::Model<float>& model = vit_b32(q8);
   const int context = model.config().text.context_length;
   clip::TokenMatrix tokens = clip::TokenMatrix::Zero(state.range(0), context);
   for (Eigen::Index n = 0; n < tokens.rows(); ++n) {
@@ -55,7 +68,8 @@ void EncodeTexts(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(model.encode_texts(tokens));
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(EncodeTexts)->ArgsProduct({{1, 64}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(EncodeTexts, f32, false)->ArgsProduct({{1, 64}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(EncodeTexts, q8, true)->ArgsProduct({{1, 64}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The same prompt computed over all 77 positions, as OpenAI's code does: what the EOT shortcut saves.
 void EncodeTextsFullContext(benchmark::State& state) {
@@ -73,8 +87,8 @@ BENCHMARK(EncodeTextsFullContext)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)
 // GFLOP/s counts 2 x multiply-adds.
 enum class VisionStep { Qkv, OutProj, Fc, Proj, Attention, LayerNorms, QuickGelu, PatchEmbedding };
 
-void VisionBlockStep(benchmark::State& state) {
-  const clip::Model<float>& model = vit_b32();
+void VisionBlockStep(benchmark::State& state, bool q8) {
+  const clip::Model<float>& model = vit_b32(q8);
   const auto& blocks = model.weights().vision().blocks;
   const clip::VisionConfig& v = model.config().vision;
   const Eigen::Index tokens = v.tokens();
@@ -87,7 +101,7 @@ void VisionBlockStep(benchmark::State& state) {
   const clip::RowMatrix<float> qkv = clip::RowMatrix<float>::Random(tokens, 3 * width);
   clip::RowMatrix<float> out(tokens, mlp), normed(tokens, width);
   clip::detail::AttentionScratch<float> attention;
-  clip::detail::ProductBuffers<float> buffers;
+  clip::detail::BlockBuffers<float> buffers;
   const Eigen::Index patches = tokens - 1, patch_values = 3 * v.patch_size * v.patch_size;
   const clip::RowMatrix<float> patch_rows = clip::RowMatrix<float>::Random(patches, patch_values);
   double flops = 0;
@@ -95,29 +109,26 @@ void VisionBlockStep(benchmark::State& state) {
     if (step == VisionStep::PatchEmbedding) {  // once per image, not per block
       clip::detail::multiply_transposed(patch_rows,
                                         clip::detail::weight_rows(model.weights().vision().patch_embedding, 0, width),
-                                        out.topLeftCorner(patches, width), buffers);
+                                        out.topLeftCorner(patches, width), buffers.dense);
       flops += 2.0 * patches * patch_values * width;
       continue;
     }
     for (const clip::BlockWeights<float>& block : blocks) {
       switch (step) {
         case VisionStep::Qkv:
-          clip::detail::multiply_transposed(x, clip::detail::weight_rows(block.qkv_weight, 0, 3 * width),
-                                            out.leftCols(3 * width), buffers);
+          clip::detail::multiply_rows(x, block.qkv_weight, 0, 3 * width, out.leftCols(3 * width), buffers);
           flops += 2.0 * tokens * width * 3 * width;
           break;
         case VisionStep::OutProj:
-          clip::detail::multiply_transposed(x, clip::detail::weight_rows(block.out_weight, 0, width),
-                                            out.leftCols(width), buffers);
+          clip::detail::multiply_rows(x, block.out_weight, 0, width, out.leftCols(width), buffers);
           flops += 2.0 * tokens * width * width;
           break;
         case VisionStep::Fc:
-          clip::detail::multiply_transposed(x, clip::detail::weight_rows(block.fc_weight, 0, mlp), out, buffers);
+          clip::detail::multiply_rows(x, block.fc_weight, 0, mlp, out, buffers);
           flops += 2.0 * tokens * width * mlp;
           break;
         case VisionStep::Proj:
-          clip::detail::multiply_transposed(hidden_in, clip::detail::weight_rows(block.proj_weight, 0, width),
-                                            out.leftCols(width), buffers);
+          clip::detail::multiply_rows(hidden_in, block.proj_weight, 0, width, out.leftCols(width), buffers);
           flops += 2.0 * tokens * mlp * width;
           break;
         case VisionStep::Attention:
@@ -140,9 +151,14 @@ void VisionBlockStep(benchmark::State& state) {
   }
   state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
 }
-BENCHMARK(VisionBlockStep)
+BENCHMARK_CAPTURE(VisionBlockStep, f32, false)
     ->ArgName("step:qkv0,out1,fc2,proj3,attention4,norms5,gelu6,patch7")
     ->DenseRange(0, 7)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(VisionBlockStep, q8, true)  // only the four block products differ
+    ->ArgName("step:qkv0,out1,fc2,proj3")
+    ->DenseRange(0, 3)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

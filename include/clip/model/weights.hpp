@@ -3,12 +3,15 @@
 // The transformers' weight matrices (patch embedding, q/k/v, out_proj, c_fc, c_proj: all but
 // ~1/6 of a ViT-B/32 file) are repacked at load into the panels the products read
 // (detail::PackedWeight), on all threads clip may use; the file's pages they came from are then
-// released. Everything else is read in place through the memory map when it is F32 and Scalar
+// released. A q8 file's block matrices (formats/q8.hpp) stay int8 for a float model
+// (detail::QuantizedWeight, multiplied in int32) and are widened for a double one, the
+// reference the tests compare with. Everything else is read in place through the memory map when it is F32 and Scalar
 // is float, and converted once into owned storage otherwise (double, F16, BF16, misaligned).
 // Immutable after construction, so any number of threads may read it.
 
 #include <clip/detail/compilation.hpp>
 #include <clip/isa.hpp>
+#include <clip/model/detail/block_matrix.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/model/detail/products.hpp>
@@ -39,14 +42,14 @@ struct TensorView {
 template <typename Scalar>
 struct BlockWeights {
   TensorView<Scalar> ln_1_weight, ln_1_bias;
-  detail::PackedWeight<Scalar> qkv_weight;  // attn.in_proj: rows q; k; v  [3W, W]
+  detail::BlockMatrix<Scalar> qkv_weight;  // attn.in_proj: rows q; k; v  [3W, W]
   TensorView<Scalar> qkv_bias;
-  detail::PackedWeight<Scalar> out_weight;  // attn.out_proj [W, W]
+  detail::BlockMatrix<Scalar> out_weight;  // attn.out_proj [W, W]
   TensorView<Scalar> out_bias;
   TensorView<Scalar> ln_2_weight, ln_2_bias;
-  detail::PackedWeight<Scalar> fc_weight;  // mlp.c_fc   [mlp, W]
+  detail::BlockMatrix<Scalar> fc_weight;  // mlp.c_fc   [mlp, W]
   TensorView<Scalar> fc_bias;
-  detail::PackedWeight<Scalar> proj_weight;  // mlp.c_proj [W, mlp]
+  detail::BlockMatrix<Scalar> proj_weight;  // mlp.c_proj [W, mlp]
   TensorView<Scalar> proj_bias;
 };
 
@@ -101,8 +104,12 @@ class Weights {
     return bytes;
   }
 
-  /// Bytes of the packed weight matrices.
-  std::size_t packed_bytes() const { return arena_.size() * sizeof(Scalar); }
+  /// Bytes of the packed weight matrices (float and int8 panels, with the int8 scales).
+  std::size_t packed_bytes() const { return arena_.size() * sizeof(Scalar) + quantized_arena_.size(); }
+
+  /// The int8 kernels of a float model's q8 matrices ("avx512-vnni", "avx2", "generic"), or
+  /// null when none is q8.
+  const char* q8_kernels() const { return quantized_ ? detail::quantized_kernels(isa()).name : nullptr; }
 
   /// The instruction set the matrices were packed for (clip::active_isa() at load; always
   /// generic for double), which every product of this model runs on.
@@ -114,6 +121,7 @@ class Weights {
     Eigen::Index rows, cols;
     detail::PackedWeight<Scalar>* target;
     std::size_t offset;  // in arena_
+    detail::BlockMatrix<Scalar>* block = nullptr;  // set when the tensor stays int8
   };
 
   /// Schedules tensor `name`, read as [rows, cols], to be packed into `target` at the end of
@@ -122,7 +130,18 @@ class Weights {
     pack_jobs_.push_back({&file_->tensors().info(name), rows, cols, &target, 0});
   }
 
+  /// The same for a block matrix: int8 panels when a float model reads a q8 tensor.
+  void pack(const std::string& name, Eigen::Index rows, Eigen::Index cols, detail::BlockMatrix<Scalar>& target) {
+    target.float_kernels = kernels_;
+    pack(name, rows, cols, target.dense);
+    if (std::is_same_v<Scalar, float> && pack_jobs_.back().tensor->dtype == DType::I8) {
+      pack_jobs_.back().block = &target;
+      quantized_ = true;
+    }
+  }
+
   void run(const PackJob& job);
+  void run_quantized(const PackJob& job);
 
   TensorView<Scalar> load(const std::string& name, Eigen::Index rows, Eigen::Index cols);
 
@@ -135,6 +154,8 @@ class Weights {
   // A vector of buffers: each buffer's heap block never moves, so views stay valid as it grows.
   std::vector<std::vector<Scalar>> owned_;
   detail::WeightArena<Scalar> arena_;  // every PackedWeight's values
+  detail::WeightArena<std::int8_t> quantized_arena_;  // every QuantizedWeight's values, then its scales
+  bool quantized_ = false;
   std::vector<PackJob> pack_jobs_;     // only during construction
   VisionWeights<Scalar> vision_;
   TextWeights<Scalar> text_;
@@ -176,16 +197,28 @@ Weights<Scalar>::Weights(std::shared_ptr<const ModelFile> file)
 
   logit_scale_log_ = load("logit_scale", 1, 1).data[0];
 
-  // One arena for every packed matrix, each at a 64-byte boundary; one thread per matrix.
-  std::size_t total = 0;
+  // One arena for every packed matrix (one more for the int8 ones), each at a 64-byte
+  // boundary; one thread per matrix.
+  const auto aligned = [](std::size_t bytes) { return (bytes + 63) / 64 * 64; };
+  const detail::QuantizedKernels& q8 = detail::quantized_kernels(kernels_->isa);
+  std::size_t total = 0, quantized_total = 0;
   for (PackJob& job : pack_jobs_) {
+    if (job.block != nullptr) {
+      job.offset = quantized_total;
+      quantized_total += aligned(static_cast<std::size_t>(detail::QuantizedWeight::packed_size(job.rows, job.cols, q8))) +
+                         aligned(sizeof(float) * static_cast<std::size_t>(detail::QuantizedWeight::scale_count(job.rows, q8)));
+      continue;
+    }
     job.offset = total;
     const auto size = static_cast<std::size_t>(detail::PackedWeight<Scalar>::packed_size(job.rows, job.cols, *kernels_));
-    total += (size * sizeof(Scalar) + 63) / 64 * 64 / sizeof(Scalar);
+    total += aligned(size * sizeof(Scalar)) / sizeof(Scalar);
   }
   arena_ = detail::WeightArena<Scalar>(total);
-  detail::parallel_for(static_cast<int>(pack_jobs_.size()), detail::available_threads(),
-                       [&](int job) { run(pack_jobs_[static_cast<std::size_t>(job)]); });
+  quantized_arena_ = detail::WeightArena<std::int8_t>(quantized_total);
+  detail::parallel_for(static_cast<int>(pack_jobs_.size()), detail::available_threads(), [&](int job) {
+    const PackJob& pack_job = pack_jobs_[static_cast<std::size_t>(job)];
+    pack_job.block != nullptr ? run_quantized(pack_job) : run(pack_job);
+  });
   pack_jobs_.clear();
 }
 
@@ -210,11 +243,34 @@ void Weights<Scalar>::run(const PackJob& job) {
   std::vector<Scalar> rows(static_cast<std::size_t>(width * job.cols));
   for (Eigen::Index p = 0; p < packed.panels(); ++p) {
     const Eigen::Index count = std::min(width, job.rows - p * width);
-    tensors.copy_to(*job.tensor, rows.data(), static_cast<std::size_t>(p * width * job.cols),
-                    static_cast<std::size_t>(count * job.cols));
+    if (job.tensor->dtype == DType::I8)  // q8 widened (a double model, the tests' reference)
+      detail::dequantize_q8_rows(tensors, *job.tensor, p * width, count, rows.data());
+    else
+      tensors.copy_to(*job.tensor, rows.data(), static_cast<std::size_t>(p * width * job.cols),
+                      static_cast<std::size_t>(count * job.cols));
     packed.pack_panel(p, rows.data());
   }
   *job.target = packed;
+  tensors.release(*job.tensor);
+}
+
+template <typename Scalar>
+void Weights<Scalar>::run_quantized(const PackJob& job) {
+  const TensorFile& tensors = file_->tensors();
+  const detail::QuantizedKernels& q8 = detail::quantized_kernels(kernels_->isa);
+  const auto values_bytes = static_cast<std::size_t>(detail::QuantizedWeight::packed_size(job.rows, job.cols, q8));
+  std::int8_t* values = quantized_arena_.data() + job.offset;
+  auto* scales = reinterpret_cast<float*>(values + (values_bytes + 63) / 64 * 64);
+  quantized_arena_.populate(values, values_bytes);
+  tensors.populate(*job.tensor);
+  const TensorInfo& scale_tensor = tensors.info(q8_scale_name(job.tensor->name));
+  std::vector<float> row_scales(static_cast<std::size_t>(job.rows));
+  tensors.copy_to(scale_tensor, row_scales.data());  // checked by ModelFile: F32, finite, positive
+  detail::QuantizedWeight packed(values, scales, job.rows, job.cols, q8);
+  const auto* rows = reinterpret_cast<const std::int8_t*>(tensors.bytes(*job.tensor));
+  for (Eigen::Index p = 0; p < packed.panels(); ++p)
+    packed.pack_panel(p, rows + p * q8.width * job.cols, row_scales.data() + p * q8.width);
+  job.block->quantized = packed;
   tensors.release(*job.tensor);
 }
 

@@ -212,12 +212,95 @@ void pack_tokens(const Eigen::MatrixBase<Input>& x, const ProductKernels<Scalar>
   }
 }
 
+/// Where the kernels write a product's whole panels: straight into a row-major dest when the
+/// slice [begin, begin + count) of outputs is made of whole panels (always so for CLIP's
+/// shapes), else into `result`, which finish() copies the slice from.
+template <typename Scalar, typename Output>
+class PanelOutput {
+ public:
+  PanelOutput(const Eigen::MatrixBase<Output>& dest, Eigen::Index begin, Eigen::Index count, Eigen::Index width,
+              RowMatrix<Scalar>& result)
+      : dest_(const_cast<Eigen::MatrixBase<Output>&>(dest)), result_(result), begin_(begin), count_(count),
+        first_(begin / width * width) {
+    constexpr bool row_major_dest = (int(Output::Flags) & Eigen::DirectAccessBit) && bool(Output::IsRowMajor) &&
+                                    int(Eigen::internal::traits<Output>::InnerStrideAtCompileTime) == 1;
+    if constexpr (row_major_dest) {
+      if (begin % width == 0 && count % width == 0) {
+        out_ = dest_.derived().data();
+        stride_ = dest_.derived().outerStride();
+        return;
+      }
+    }
+    result_.resize(dest_.rows(), (begin + count + width - 1) / width * width - first_);
+    out_ = result_.data();
+    stride_ = result_.cols();
+  }
+
+  /// Token t's outputs of panel p (counted from the slice's first panel).
+  Scalar* row(Eigen::Index t, Eigen::Index p, Eigen::Index width) const { return out_ + t * stride_ + p * width; }
+  Eigen::Index stride() const { return stride_; }
+
+  void finish() {
+    if (out_ == result_.data()) dest_ = result_.middleCols(begin_ - first_, count_);
+  }
+
+ private:
+  Eigen::MatrixBase<Output>& dest_;
+  RowMatrix<Scalar>& result_;
+  Eigen::Index begin_, count_, first_;
+  Scalar* out_ = nullptr;
+  Eigen::Index stride_ = 0;
+};
+
+/// Panel p's data for depth step k is at base + p * panel_bytes + k * step_bytes.
+struct PanelStream {
+  const char* base;
+  Eigen::Index panel_bytes;
+  Eigen::Index step_bytes;
+};
+
+/// The loop nest of every panel product, float or int8: chunks of tokens (kChunkRows), depth
+/// blocks (kTokenBlockBytes of x each), panels [first_panel, end_panel), kernel blocks of at
+/// most max_rows tokens. Calls on_depth_block(chunk, k0, kc) before each depth block's panels
+/// and call(block_begin, block_rows, k0, kc, panel, weights, fetch) for each kernel call, with
+/// the next panel's weights for the block shared out among the calls as prefetches.
+template <typename OnDepthBlock, typename Call>
+void for_each_kernel_call(Eigen::Index tokens, int max_rows, Eigen::Index depth, Eigen::Index token_step_bytes,
+                          const PanelStream& stream, Eigen::Index first_panel, Eigen::Index end_panel,
+                          OnDepthBlock&& on_depth_block, Call&& call) {
+  for (Eigen::Index c = 0; c < TokenChunk::count(tokens); ++c) {
+    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens), max_rows);
+    const Eigen::Index chunk_bytes = chunk.rows * depth * token_step_bytes;
+    const Eigen::Index depth_blocks = std::max<Eigen::Index>(1, (chunk_bytes + kTokenBlockBytes - 1) / kTokenBlockBytes);
+    for (Eigen::Index d = 0; d < depth_blocks; ++d) {
+      const Eigen::Index k0 = depth * d / depth_blocks;
+      const Eigen::Index kc = depth * (d + 1) / depth_blocks - k0;
+      on_depth_block(chunk, k0, kc);
+      // The next panel's kc steps are fetched over this panel's kernel calls: 2 lines a step
+      // with one call, else a line every blocks / 2 steps, spread over all of them.
+      Prefetch fetch;
+      fetch.lines = chunk.blocks == 1 ? 2 : 1;
+      fetch.every = std::max<Eigen::Index>(1, chunk.blocks / 2);
+      const Eigen::Index lines_per_call = (kc + fetch.every - 1) / fetch.every * fetch.lines;
+      for (Eigen::Index p = first_panel; p < end_panel; ++p) {
+        const char* w = stream.base + p * stream.panel_bytes + k0 * stream.step_bytes;
+        const char* next = w + stream.panel_bytes;
+        const char* next_end = p + 1 < end_panel ? next + kc * stream.step_bytes : next;
+        for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
+          fetch.begin = std::min(next + b * lines_per_call * 64, next_end);
+          fetch.end = next_end;
+          call(chunk.block_begin(b), chunk.block_rows(b), k0, kc, p, w, d > 0, fetch);
+        }
+      }
+    }
+  }
+}
+
 /// dest = x W^T over the slice's outputs, for the x last given to pack_tokens (its columns
 /// being the slice's inputs).
 template <typename Scalar, typename Output>
-void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<Output>& dest_,
+void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<Output>& dest,
                      ProductBuffers<Scalar>& buffers) {
-  auto& dest = const_cast<Eigen::MatrixBase<Output>&>(dest_);
   const PackedWeight<Scalar>& weight = *slice.weight;
   const ProductKernels<Scalar>& kernels = weight.kernels();
   const Eigen::Index width = kernels.width;
@@ -227,57 +310,20 @@ void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<O
                dest.rows() == tokens && dest.cols() == slice.output_count);
   const Eigen::Index first_panel = slice.output_begin / width;
   const Eigen::Index end_panel = (slice.output_begin + slice.output_count + width - 1) / width;
-
-  // The kernels write whole panels: straight into a row-major dest when the slice is made of
-  // whole panels (always so for CLIP's shapes), else into a buffer copied from afterwards.
-  Scalar* out = nullptr;
-  Eigen::Index out_stride = 0;
-  constexpr bool row_major_dest = (int(Output::Flags) & Eigen::DirectAccessBit) && bool(Output::IsRowMajor) &&
-                                  int(Eigen::internal::traits<Output>::InnerStrideAtCompileTime) == 1;
-  if constexpr (row_major_dest) {
-    if (slice.output_begin % width == 0 && slice.output_count % width == 0) {
-      out = dest.derived().data();
-      out_stride = dest.derived().outerStride();
-    }
-  }
-  if (out == nullptr) {
-    buffers.result.resize(tokens, (end_panel - first_panel) * width);
-    out = buffers.result.data();
-    out_stride = buffers.result.cols();
-  }
-
-  for (Eigen::Index c = 0; c < TokenChunk::count(tokens); ++c) {
-    const TokenChunk chunk(tokens, c, TokenChunk::count(tokens), kernels.max_rows);
-    const Eigen::Index chunk_bytes = chunk.rows * depth * Eigen::Index(sizeof(Scalar));
-    const Eigen::Index depth_blocks = std::max<Eigen::Index>(1, (chunk_bytes + kTokenBlockBytes - 1) / kTokenBlockBytes);
-    for (Eigen::Index d = 0; d < depth_blocks; ++d) {
-      const Eigen::Index k0 = depth * d / depth_blocks;
-      const Eigen::Index kc = depth * (d + 1) / depth_blocks - k0;
-      // The next panel's kc * width values (2 lines per input for float and double) are
-      // fetched over this panel's kernel calls: 2 lines a step with one call, else a line
-      // every blocks / 2 steps, spread over all of them.
-      Prefetch fetch;
-      fetch.lines = chunk.blocks == 1 ? 2 : 1;
-      fetch.every = std::max<Eigen::Index>(1, chunk.blocks / 2);
-      const Eigen::Index lines_per_call = (kc + fetch.every - 1) / fetch.every * fetch.lines;
-      for (Eigen::Index p = first_panel; p < end_panel; ++p) {
-        const Scalar* w = weight.panel(p, slice.input_begin + k0);
-        const char* next = reinterpret_cast<const char*>(w + weight.inputs() * width);
-        const char* next_end = p + 1 < end_panel ? next + kc * width * Eigen::Index(sizeof(Scalar)) : next;
-        for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
-          const Eigen::Index begin = chunk.block_begin(b);
-          const Eigen::Index rows = chunk.block_rows(b);
-          fetch.begin = std::min(next + b * lines_per_call * 64, next_end);
-          fetch.end = next_end;
-          kernels.rows[static_cast<std::size_t>(rows)](buffers.tokens.data() + begin * depth + k0 * rows, w, kc,
-                                                       out + begin * out_stride + (p - first_panel) * width,
-                                                       out_stride, d > 0, fetch);
-        }
-      }
-    }
-  }
-  if (out == buffers.result.data())
-    dest = buffers.result.middleCols(slice.output_begin - first_panel * width, slice.output_count);
+  PanelOutput<Scalar, Output> out(dest, slice.output_begin, slice.output_count, width, buffers.result);
+  constexpr auto bytes = Eigen::Index(sizeof(Scalar));
+  const PanelStream stream{reinterpret_cast<const char*>(weight.panel(0, slice.input_begin)),
+                           weight.inputs() * width * bytes, width * bytes};
+  for_each_kernel_call(
+      tokens, kernels.max_rows, depth, bytes, stream, first_panel, end_panel, [](const TokenChunk&, Eigen::Index, Eigen::Index) {},
+      [&](Eigen::Index begin, Eigen::Index rows, Eigen::Index k0, Eigen::Index kc, Eigen::Index p, const char* w,
+          bool accumulate, Prefetch fetch) {
+        kernels.rows[static_cast<std::size_t>(rows)](buffers.tokens.data() + begin * depth + k0 * rows,
+                                                     reinterpret_cast<const Scalar*>(w), kc,
+                                                     out.row(begin, p - first_panel, width), out.stride(), accumulate,
+                                                     fetch);
+      });
+  out.finish();
 }
 
 /// dest = x W^T over the slice's outputs, x [tokens, slice inputs].

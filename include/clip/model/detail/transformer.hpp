@@ -6,6 +6,7 @@
 #include <clip/config.hpp>
 #include <clip/model/detail/activations.hpp>
 #include <clip/model/detail/attention.hpp>
+#include <clip/model/detail/block_matrix.hpp>
 #include <clip/model/detail/layers.hpp>
 #include <clip/detail/parallel.hpp>
 #include <clip/model/detail/products.hpp>
@@ -20,7 +21,7 @@ namespace clip::detail {
 template <typename Scalar>
 struct ThreadScratch {
   AttentionScratch<Scalar> attention;
-  ProductBuffers<Scalar> buffers;
+  BlockBuffers<Scalar> buffers;
   RowMatrix<Scalar> partial;  // this thread's share of the sum out_proj / c_proj compute [tokens, W]
 };
 
@@ -91,10 +92,10 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     const int last_head = shape.heads * (part + 1) / parts;
     const Eigen::Index begin = first_head * head_dim;
     const Eigen::Index count = (last_head - first_head) * head_dim;
-    pack_tokens(scratch.normed, block.qkv_weight.kernels(), own.buffers);  // once for q, k and v
-    for (Eigen::Index m = 0; m < 3; ++m) {     // q, k, v columns of these heads
+    prepare_tokens(scratch.normed, block.qkv_weight, own.buffers);  // once for q, k and v
+    for (Eigen::Index m = 0; m < 3; ++m) {  // q, k, v columns of these heads
       auto columns = scratch.qkv.middleCols(m * width + begin, count);
-      multiply_packed(weight_rows(block.qkv_weight, m * width + begin, count), columns, own.buffers);
+      multiply_prepared(block.qkv_weight, m * width + begin, count, columns, own.buffers);
       columns.rowwise() += block.qkv_bias.vector().segment(m * width + begin, count);
     }
     for (std::size_t s = 0; s + 1 < shape.sequence_starts.size(); ++s) {
@@ -104,8 +105,8 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
                       block.qkv_weight.kernels(), scratch.context.middleRows(start, length), own.attention);
     }
     own.partial.resize(tokens, width);
-    multiply_transposed(scratch.context.middleCols(begin, count), weight_columns(block.out_weight, begin, count),
-                        own.partial, own.buffers);
+    multiply_columns(scratch.context.middleCols(begin, count), block.out_weight, begin, count, own.partial,
+                     own.buffers);
   });
   sum_partials_onto_x(block.out_bias.vector());  // out_proj
 
@@ -116,12 +117,11 @@ void residual_block(RowMatrix<Scalar>& x, const BlockWeights<Scalar>& block, con
     ThreadScratch<Scalar>& own = scratch.threads[static_cast<std::size_t>(part)];
     const auto [begin, end] = slice(mlp_width, parts, part, block.fc_weight.width());  // whole panels each
     auto hidden = scratch.hidden.middleCols(begin, end - begin);
-    multiply_transposed(scratch.normed, weight_rows(block.fc_weight, begin, end - begin), hidden, own.buffers);
+    multiply_rows(scratch.normed, block.fc_weight, begin, end - begin, hidden, own.buffers);
     hidden.rowwise() += block.fc_bias.vector().segment(begin, end - begin);
     activate(hidden, shape.activation, block.fc_weight.kernels());
     own.partial.resize(tokens, width);
-    multiply_transposed(hidden, weight_columns(block.proj_weight, begin, end - begin), own.partial,
-                        own.buffers);
+    multiply_columns(hidden, block.proj_weight, begin, end - begin, own.partial, own.buffers);
   });
   sum_partials_onto_x(block.proj_bias.vector());  // c_proj
 }

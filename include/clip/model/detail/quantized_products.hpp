@@ -1,0 +1,279 @@
+#pragma once
+// The block matrices' products for q8 models (formats/q8.hpp): out = x W^T with W int8 per
+// output channel and x quantised per token at run time, accumulated exactly in int32 and scaled
+// back to float once per kernel call:
+//
+//   out[t, o] = x_scale[t] * w_scale[o] * sum_i xq[t, i] * wq[o, i]
+//
+// The layout follows the float panels (products.hpp), with one difference: the integer dot
+// product instructions (AVX2's vpmaddubsw + vpmaddwd, AVX-512 VNNI's vpdpbusd) each sum 4
+// adjacent inputs into one int32 lane, so a panel step is a group of 4 inputs: width outputs x
+// 4 bytes, and a token's 4 bytes of the group are broadcast as one int32. Inputs are padded to
+// a multiple of 4 with zeros.
+
+#include <clip/model/detail/panel_kernels.hpp>
+#include <clip/model/detail/products.hpp>
+
+#include <clip/formats/q8.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace clip::detail {
+
+/// Inputs per int32 lane of the integer dot products.
+constexpr Eigen::Index kQ8Group = 4;
+
+/// One call: out[t, o] (+)= x_scales[t] * w_scales[o] * (sum over `groups` groups of x . w -
+/// weight_offset * x_sums[t]) for `rows` tokens and one panel. x holds groups x rows x 4 bytes,
+/// w groups x width x 4.
+using QuantizedKernelFunction = void (*)(const std::int8_t* x, const std::int8_t* w, Eigen::Index groups,
+                                          const float* x_scales, const std::int32_t* x_sums, const float* w_scales,
+                                          float* out, Eigen::Index out_stride, bool accumulate, Prefetch fetch);
+
+/// One instruction set's int8 kernels.
+struct QuantizedKernels {
+  Isa isa = Isa::generic;
+  const char* name = "generic";  // what clip-bench reports: "generic", "avx2", "avx512-vnni"
+  Eigen::Index width = 0;        // outputs per panel
+  int max_rows = 0;
+  /// 128 when the panels hold w + 128 as unsigned bytes (vpdpbusd multiplies unsigned by
+  /// signed): the kernel then subtracts 128 * x_sums[t], the token's sum over the call's inputs.
+  int weight_offset = 0;
+  std::array<QuantizedKernelFunction, kLargestKernelRows + 1> rows{};
+};
+
+/// Portable int8 kernel: the same sums in plain integer loops (the compiler vectorises what its
+/// target allows). Also what the x86 kernels are tested against.
+struct GenericQ8Kernel {
+  static constexpr Eigen::Index width = 16;
+  static constexpr int max_rows = 4;
+
+  template <int Rows>
+  static void run(const std::int8_t* x, const std::int8_t* w, Eigen::Index groups, const float* x_scales,
+                  const std::int32_t*, const float* w_scales, float* out, Eigen::Index out_stride, bool accumulate,
+                  Prefetch fetch) {
+    Eigen::Index countdown = 0;
+    std::int32_t sums[Rows][width] = {};  // NOLINT
+    for (Eigen::Index g = 0; g < groups; ++g) {
+      fetch.step(countdown);
+      const std::int8_t* wg = w + g * width * kQ8Group;
+      const std::int8_t* xg = x + g * Rows * kQ8Group;
+      for (int t = 0; t < Rows; ++t)
+        for (Eigen::Index o = 0; o < width; ++o)
+          for (Eigen::Index j = 0; j < kQ8Group; ++j)
+            sums[t][o] += std::int32_t(xg[t * kQ8Group + j]) * std::int32_t(wg[o * kQ8Group + j]);
+    }
+    for (int t = 0; t < Rows; ++t) {
+      float* row = out + t * out_stride;
+      for (Eigen::Index o = 0; o < width; ++o) {
+        const float value = static_cast<float>(sums[t][o]) * (x_scales[t] * w_scales[o]);
+        row[o] = accumulate ? row[o] + value : value;
+      }
+    }
+  }
+};
+
+template <typename Kernel, int... Counts>
+constexpr std::array<QuantizedKernelFunction, kLargestKernelRows + 1> quantized_kernel_rows(
+    std::integer_sequence<int, Counts...>) {
+  return {{nullptr, &Kernel::template run<Counts + 1>...}};
+}
+
+inline const QuantizedKernels& generic_quantized_kernels() {
+  static const QuantizedKernels kernels{
+      Isa::generic, "generic", GenericQ8Kernel::width, GenericQ8Kernel::max_rows, 0,
+      quantized_kernel_rows<GenericQ8Kernel>(std::make_integer_sequence<int, GenericQ8Kernel::max_rows>())};
+  return kernels;
+}
+
+/// A q8 matrix W [outputs, inputs] repacked for one QuantizedKernels table: panel p holds
+/// outputs [p * width, (p + 1) * width), group-major (groups x width x 4 bytes), outputs past
+/// the end of W and inputs past the last zero; scales in panel order, zero past the end.
+class QuantizedWeight {
+ public:
+  static Eigen::Index groups(Eigen::Index inputs) { return (inputs + kQ8Group - 1) / kQ8Group; }
+  static Eigen::Index panels(Eigen::Index outputs, const QuantizedKernels& kernels) {
+    return (outputs + kernels.width - 1) / kernels.width;
+  }
+  /// Bytes of values W takes packed.
+  static Eigen::Index packed_size(Eigen::Index outputs, Eigen::Index inputs, const QuantizedKernels& kernels) {
+    return panels(outputs, kernels) * kernels.width * groups(inputs) * kQ8Group;
+  }
+  /// Scales it takes (one per output, padded to whole panels).
+  static Eigen::Index scale_count(Eigen::Index outputs, const QuantizedKernels& kernels) {
+    return panels(outputs, kernels) * kernels.width;
+  }
+
+  QuantizedWeight() = default;
+
+  /// W [outputs, inputs] in `values` (packed_size bytes) and `scales` (scale_count floats), both
+  /// outliving this, filled by pack_panel.
+  QuantizedWeight(std::int8_t* values, float* scales, Eigen::Index outputs, Eigen::Index inputs,
+                  const QuantizedKernels& kernels)
+      : kernels_(&kernels), values_(values), scales_(scales), outputs_(outputs), inputs_(inputs) {}
+
+  /// Fills panel p from its rows of W: `rows` holds q[p * width + i, k] at i * inputs + k and
+  /// `row_scales` their scales, for the panel's outputs (fewer in a last, partial panel).
+  void pack_panel(Eigen::Index p, const std::int8_t* rows, const float* row_scales) {
+    const Eigen::Index width = this->width();
+    const Eigen::Index count = std::min(width, outputs_ - p * width);
+    const int offset = kernels_->weight_offset;
+    std::int8_t* panel = values_ + p * groups() * width * kQ8Group;
+    for (Eigen::Index g = 0; g < groups(); ++g)
+      for (Eigen::Index o = 0; o < width; ++o)
+        for (Eigen::Index j = 0; j < kQ8Group; ++j) {
+          const Eigen::Index k = g * kQ8Group + j;
+          const int value = o < count && k < inputs_ ? rows[o * inputs_ + k] : 0;
+          // The offset form stores w + 128 in [1, 255] as a byte the kernel reads unsigned.
+          const auto byte = static_cast<std::uint8_t>(value + offset);
+          std::memcpy(panel + (g * width + o) * kQ8Group + j, &byte, 1);
+        }
+    for (Eigen::Index o = 0; o < width; ++o) scales_[p * width + o] = o < count ? row_scales[o] : 0.0f;
+  }
+
+  const QuantizedKernels& kernels() const { return *kernels_; }
+  Eigen::Index width() const { return kernels_->width; }
+  Eigen::Index outputs() const { return outputs_; }
+  Eigen::Index inputs() const { return inputs_; }
+  Eigen::Index groups() const { return groups(inputs_); }
+  Eigen::Index panels() const { return panels(outputs_, *kernels_); }
+
+  /// Panel p's bytes from group g on.
+  const std::int8_t* panel(Eigen::Index p, Eigen::Index g = 0) const {
+    return values_ + (p * groups() + g) * width() * kQ8Group;
+  }
+  const float* scales(Eigen::Index p) const { return scales_ + p * width(); }
+
+  /// W as the products see it, scale[o] * q[o, i] (for tests).
+  RowMatrix<float> dequantized() const {
+    RowMatrix<float> weight(outputs_, inputs_);
+    const int offset = kernels_->weight_offset;
+    for (Eigen::Index o = 0; o < outputs_; ++o)
+      for (Eigen::Index k = 0; k < inputs_; ++k) {
+        const Eigen::Index p = o / width(), g = k / kQ8Group;
+        std::uint8_t byte;
+        std::memcpy(&byte, panel(p, g) + (o % width()) * kQ8Group + k % kQ8Group, 1);
+        const int value = offset != 0 ? int(byte) - offset : int(static_cast<std::int8_t>(byte));
+        weight(o, k) = scales(p)[o % width()] * static_cast<float>(value);
+      }
+    return weight;
+  }
+
+ private:
+  const QuantizedKernels* kernels_ = &generic_quantized_kernels();
+  std::int8_t* values_ = nullptr;
+  float* scales_ = nullptr;
+  Eigen::Index outputs_ = 0;
+  Eigen::Index inputs_ = 0;
+};
+
+/// Per-thread buffers of the int8 products: x quantised per token over the inputs of the
+/// product it was quantised for, in kernel blocks.
+struct QuantizedTokens {
+  std::vector<std::int8_t> values;  // each kernel block group-major: groups x rows x 4
+  std::vector<float> scales;        // per token: max |x| / 127
+  std::vector<std::int32_t> sums;   // per token, over the current depth block (weight_offset kernels)
+  Eigen::Index rows = 0;
+  Eigen::Index first_group = 0;  // of W's inputs: x's column 0 is W's input input_begin
+  Eigen::Index groups = 0;
+  Eigen::Index input_begin = 0;
+  Eigen::Index input_count = 0;
+  int block_rows = 0;
+  RowMatrix<float> result;
+};
+
+/// Quantises x [tokens, count], which multiplies W's inputs [input_begin, input_begin + count),
+/// per token (scale max |x| / 127, round to nearest) into `tokens` in the layout of `kernels`.
+/// Inputs of the groups outside that range are zero, so they add nothing. A token with a
+/// non-finite value gets a NaN scale: its outputs are NaN, as in float.
+template <typename Input>
+void quantize_tokens(const Eigen::MatrixBase<Input>& x, Eigen::Index input_begin, const QuantizedKernels& kernels,
+                     QuantizedTokens& tokens) {
+  const Eigen::Index rows = x.rows();
+  const Eigen::Index count = x.cols();
+  const Eigen::Index lead = input_begin % kQ8Group;
+  tokens.rows = rows;
+  tokens.first_group = input_begin / kQ8Group;
+  tokens.groups = (lead + count + kQ8Group - 1) / kQ8Group;
+  tokens.input_begin = input_begin;
+  tokens.input_count = count;
+  tokens.block_rows = kernels.max_rows;
+  const Eigen::Index groups = tokens.groups;
+  tokens.values.assign(static_cast<std::size_t>(rows * groups * kQ8Group), 0);
+  tokens.scales.resize(static_cast<std::size_t>(rows));
+  for (Eigen::Index c = 0; c < TokenChunk::count(rows); ++c) {
+    const TokenChunk chunk(rows, c, TokenChunk::count(rows), kernels.max_rows);
+    for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
+      const Eigen::Index begin = chunk.block_begin(b);
+      const Eigen::Index block_rows = chunk.block_rows(b);
+      std::int8_t* block = tokens.values.data() + begin * groups * kQ8Group;
+      for (Eigen::Index t = 0; t < block_rows; ++t) {
+        const auto row = x.row(begin + t);
+        const float largest = static_cast<float>(row.cwiseAbs().maxCoeff());
+        float& scale = tokens.scales[static_cast<std::size_t>(begin + t)];
+        if (!std::isfinite(largest)) {
+          scale = std::numeric_limits<float>::quiet_NaN();
+          continue;
+        }
+        scale = largest / q8_max;
+        const float inverse = largest > 0 ? q8_max / largest : 0.0f;
+        for (Eigen::Index i = 0; i < count; ++i) {
+          const Eigen::Index k = lead + i;
+          const float level = std::nearbyint(static_cast<float>(row(i)) * inverse);
+          block[((k / kQ8Group) * block_rows + t) * kQ8Group + k % kQ8Group] =
+              static_cast<std::int8_t>(std::clamp(level, float(-q8_max), float(q8_max)));
+        }
+      }
+    }
+  }
+}
+
+/// dest = x W^T over outputs [output_begin, output_begin + output_count), for the x last given
+/// to quantize_tokens.
+template <typename Output>
+void multiply_quantized(const QuantizedWeight& weight, Eigen::Index output_begin, Eigen::Index output_count,
+                        const Eigen::MatrixBase<Output>& dest, QuantizedTokens& tokens) {
+  const QuantizedKernels& kernels = weight.kernels();
+  const Eigen::Index width = kernels.width;
+  const Eigen::Index groups = tokens.groups;
+  eigen_assert(tokens.block_rows == kernels.max_rows && dest.rows() == tokens.rows && dest.cols() == output_count &&
+               tokens.input_begin + tokens.input_count <= weight.inputs());
+  const Eigen::Index first_panel = output_begin / width;
+  const Eigen::Index end_panel = (output_begin + output_count + width - 1) / width;
+  PanelOutput<float, Output> out(dest, output_begin, output_count, width, tokens.result);
+  tokens.sums.resize(static_cast<std::size_t>(tokens.rows));
+  // Each token's sum over a depth block's inputs, for the offset correction.
+  const auto sum_tokens = [&](const TokenChunk& chunk, Eigen::Index g0, Eigen::Index gc) {
+    if (kernels.weight_offset == 0) return;
+    for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
+      const Eigen::Index begin = chunk.block_begin(b), rows = chunk.block_rows(b);
+      const std::int8_t* block = tokens.values.data() + begin * groups * kQ8Group;
+      for (Eigen::Index t = 0; t < rows; ++t) {
+        std::int32_t sum = 0;
+        for (Eigen::Index g = g0; g < g0 + gc; ++g)
+          for (Eigen::Index j = 0; j < kQ8Group; ++j) sum += block[(g * rows + t) * kQ8Group + j];
+        tokens.sums[static_cast<std::size_t>(begin + t)] = sum;
+      }
+    }
+  };
+  const PanelStream stream{reinterpret_cast<const char*>(weight.panel(0, tokens.first_group)),
+                           weight.groups() * width * kQ8Group, width * kQ8Group};
+  for_each_kernel_call(tokens.rows, kernels.max_rows, groups, kQ8Group, stream, first_panel, end_panel, sum_tokens,
+                       [&](Eigen::Index begin, Eigen::Index rows, Eigen::Index g0, Eigen::Index gc, Eigen::Index p,
+                           const char* w, bool accumulate, Prefetch fetch) {
+                         kernels.rows[static_cast<std::size_t>(rows)](
+                             tokens.values.data() + (begin * groups + g0 * rows) * kQ8Group,
+                             reinterpret_cast<const std::int8_t*>(w), gc, tokens.scales.data() + begin,
+                             tokens.sums.data() + begin, weight.scales(p), out.row(begin, p - first_panel, width),
+                             out.stride(), accumulate, fetch);
+                       });
+  out.finish();
+}
+
+}  // namespace clip::detail
