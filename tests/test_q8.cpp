@@ -171,6 +171,36 @@ TEST(Q8Kernels, EveryPathMatchesExactIntegerSums) {
   }
 }
 
+TEST(Q8Kernels, EveryPathQuantisesTokensAsTheGenericCode) {
+  std::mt19937 generator(9);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (const auto* kernels : supported_q8_kernels()) {
+    for (const Eigen::Index count : {1, 3, 4, 8, 15, 16, 17, 50, 768, 3071}) {
+      for (int kind = 0; kind < 4; ++kind) {  // random, all zero, with a NaN, with an infinity
+        std::vector<float> x(static_cast<std::size_t>(count));
+        for (float& value : x) value = kind == 1 ? 0.0f : normal(generator);
+        if (kind == 2) x[count / 2] = std::nanf("");
+        if (kind == 3) x[count - 1] = -INFINITY;
+        const Eigen::Index groups = (count + 3) / 4, stride = 12;  // as in a 3-token block
+        std::vector<std::int8_t> expected(static_cast<std::size_t>(groups * stride), 0), actual = expected;
+        std::int32_t expected_sum = -1, actual_sum = -1;
+        const float expected_scale =
+            clip::detail::quantize_row_generic(x.data(), count, expected.data(), stride, &expected_sum);
+        const float actual_scale = kernels->quantize_row(x.data(), count, actual.data(), stride, &actual_sum);
+        const std::string where = std::string(kernels->name) + " count " + std::to_string(count) + " kind " +
+                                  std::to_string(kind);
+        if (kind >= 2) {
+          EXPECT_TRUE(std::isnan(actual_scale)) << where;
+        } else {
+          EXPECT_EQ(actual_scale, expected_scale) << where;
+          EXPECT_EQ(actual_sum, expected_sum) << where;
+        }
+        EXPECT_EQ(actual, expected) << where;
+      }
+    }
+  }
+}
+
 TEST(Q8Kernels, AnInputSliceStartingInsideAGroupSeesOnlyItsInputs) {
   // out_proj and c_proj split their inputs between threads; a share may start at any input.
   std::mt19937 generator(8);

@@ -128,11 +128,87 @@ struct Avx512VnniQ8Kernel {
   }
 };
 
+// quantize_row_generic in vectors: a pass for max |x| (and whether any value is NaN, which
+// vmaxps would drop), then levels by vcvtps2dq, which rounds to nearest even as nearbyint does,
+// narrowed to bytes and stored a group (one int32) at a time.
+/// Lanes [0, left) of 8 (all when left >= 8), as a maskload mask.
+CLIP_TARGET_AVX2 inline __m256i first_lanes_avx2(Eigen::Index left) {
+  const int count = static_cast<int>(std::min<Eigen::Index>(left, 8));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+}
+
+CLIP_TARGET_AVX2 inline float quantize_row_avx2(const float* x, Eigen::Index count, std::int8_t* dst,
+                                                Eigen::Index stride, std::int32_t* sum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 largest = _mm256_setzero_ps();
+  __m256 unordered = _mm256_setzero_ps();
+  for (Eigen::Index i = 0; i < count; i += 8) {
+    const __m256 v = i + 8 <= count ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, first_lanes_avx2(count - i));
+    largest = _mm256_max_ps(largest, _mm256_andnot_ps(sign, v));
+    unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  __m128 top4 = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
+  top4 = _mm_max_ps(top4, _mm_movehl_ps(top4, top4));
+  const float top = _mm_cvtss_f32(_mm_max_ss(top4, _mm_shuffle_ps(top4, top4, 1)));
+  *sum = 0;
+  if (_mm256_movemask_ps(unordered) != 0 || !(top <= std::numeric_limits<float>::max()))
+    return std::numeric_limits<float>::quiet_NaN();
+  const __m256 inverse = _mm256_set1_ps(top > 0 ? q8_max / top : 0.0f);
+  __m256i total = _mm256_setzero_si256();
+  for (Eigen::Index i = 0; i < count; i += 8) {
+    const __m256 v = i + 8 <= count ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, first_lanes_avx2(count - i));
+    const __m256i levels = _mm256_cvtps_epi32(_mm256_mul_ps(v, inverse));
+    total = _mm256_add_epi32(total, levels);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(levels), _mm256_extracti128_si256(levels, 1));
+    const __m128i bytes = _mm_packs_epi16(words, words);
+    const std::int32_t groups[2] = {_mm_cvtsi128_si32(bytes), _mm_extract_epi32(bytes, 1)};
+    for (Eigen::Index g = 0; g < 2 && i + g * kQ8Group < count; ++g)
+      std::memcpy(dst + (i / kQ8Group + g) * stride, &groups[g], 4);
+  }
+  __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+  sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0x4e));
+  sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 0xb1));
+  *sum = _mm_cvtsi128_si32(sum4);
+  return top / q8_max;
+}
+
+CLIP_TARGET_AVX512 inline float quantize_row_avx512(const float* x, Eigen::Index count, std::int8_t* dst,
+                                                    Eigen::Index stride, std::int32_t* sum) {
+  // Integer arithmetic only, so a lambda may compute it (lambdas do not get the target attribute).
+  const auto tail_mask = [&](Eigen::Index i) {
+    return static_cast<__mmask16>(i + 16 <= count ? 0xffff : (1u << (count - i)) - 1);
+  };
+  __m512 largest = _mm512_setzero_ps();
+  __mmask16 unordered = 0;
+  for (Eigen::Index i = 0; i < count; i += 16) {
+    const __m512 v = _mm512_maskz_loadu_ps(tail_mask(i), x + i);
+    largest = _mm512_max_ps(largest, _mm512_abs_ps(v));
+    unordered = static_cast<__mmask16>(unordered | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+  }
+  const float top = _mm512_reduce_max_ps(largest);
+  *sum = 0;
+  if (unordered != 0 || !(top <= std::numeric_limits<float>::max())) return std::numeric_limits<float>::quiet_NaN();
+  const __m512 inverse = _mm512_set1_ps(top > 0 ? q8_max / top : 0.0f);
+  __m512i total = _mm512_setzero_si512();
+  for (Eigen::Index i = 0; i < count; i += 16) {
+    const __m512i levels = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(tail_mask(i), x + i), inverse));
+    total = _mm512_add_epi32(total, levels);
+    const __m128i bytes = _mm512_cvtsepi32_epi8(levels);
+    const std::int32_t groups[4] = {_mm_cvtsi128_si32(bytes), _mm_extract_epi32(bytes, 1), _mm_extract_epi32(bytes, 2),
+                                    _mm_extract_epi32(bytes, 3)};
+    for (Eigen::Index g = 0; g < 4 && i + g * kQ8Group < count; ++g)
+      std::memcpy(dst + (i / kQ8Group + g) * stride, &groups[g], 4);
+  }
+  *sum = _mm512_reduce_add_epi32(total);
+  return top / q8_max;
+}
+
 template <typename Kernel>
-const QuantizedKernels& x86_quantized_kernels(Isa isa, const char* name, int weight_offset) {
+const QuantizedKernels& x86_quantized_kernels(Isa isa, const char* name, int weight_offset,
+                                              QuantizeRowFunction quantize_row) {
   static const QuantizedKernels kernels{
       isa, name, Kernel::width, Kernel::max_rows, weight_offset,
-      quantized_kernel_rows<Kernel>(std::make_integer_sequence<int, Kernel::max_rows>())};
+      quantized_kernel_rows<Kernel>(std::make_integer_sequence<int, Kernel::max_rows>()), quantize_row};
   return kernels;
 }
 
@@ -151,8 +227,9 @@ namespace clip::detail {
 inline const QuantizedKernels& quantized_kernels(Isa isa) {
 #if defined(CLIP_HAVE_X86_KERNELS)
   if (isa == Isa::avx512 && avx512_vnni_supported())
-    return x86_quantized_kernels<Avx512VnniQ8Kernel>(Isa::avx512, "avx512-vnni", 128);
-  if (isa == Isa::avx512 || isa == Isa::avx2) return x86_quantized_kernels<Avx2Q8Kernel>(Isa::avx2, "avx2", 0);
+    return x86_quantized_kernels<Avx512VnniQ8Kernel>(Isa::avx512, "avx512-vnni", 128, &quantize_row_avx512);
+  if (isa == Isa::avx512 || isa == Isa::avx2)
+    return x86_quantized_kernels<Avx2Q8Kernel>(Isa::avx2, "avx2", 0, &quantize_row_avx2);
 #endif
   (void)isa;
   return generic_quantized_kernels();

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace clip::detail {
@@ -36,6 +37,38 @@ using QuantizedKernelFunction = void (*)(const std::int8_t* x, const std::int8_t
                                           const float* x_scales, const std::int32_t* x_sums, const float* w_scales,
                                           float* out, Eigen::Index out_stride, bool accumulate, Prefetch fetch);
 
+/// Quantises one token's `count` values (scale max |x| / 127, round to nearest even): the level
+/// of value i goes to byte i % 4 of group i / 4, group g at dst + g * stride (the bytes past
+/// `count` in its last group are written as zero). Returns the scale and sets *sum to the sum
+/// of the levels; a non-finite value gives a NaN scale and no levels, so its outputs are NaN as
+/// in float.
+using QuantizeRowFunction = float (*)(const float* x, Eigen::Index count, std::int8_t* dst, Eigen::Index stride,
+                                      std::int32_t* sum);
+
+/// Portable quantize_row; also the definition the vector versions are tested against.
+inline float quantize_row_generic(const float* x, Eigen::Index count, std::int8_t* dst, Eigen::Index stride,
+                                  std::int32_t* sum) {
+  float largest = 0;
+  bool finite = true;
+  for (Eigen::Index i = 0; i < count; ++i) {
+    const float magnitude = std::fabs(x[i]);
+    finite = finite && magnitude <= std::numeric_limits<float>::max();  // false for NaN too
+    largest = std::max(largest, magnitude);
+  }
+  *sum = 0;
+  if (!finite) return std::numeric_limits<float>::quiet_NaN();
+  const float inverse = largest > 0 ? q8_max / largest : 0.0f;
+  for (Eigen::Index g = 0; g * kQ8Group < count; ++g)
+    for (Eigen::Index j = 0; j < kQ8Group; ++j) {
+      const Eigen::Index i = g * kQ8Group + j;
+      // |x * inverse| <= 127 up to rounding, so the level always fits.
+      const int level = i < count ? static_cast<int>(std::nearbyint(x[i] * inverse)) : 0;
+      dst[g * stride + j] = static_cast<std::int8_t>(level);
+      *sum += level;
+    }
+  return largest / q8_max;
+}
+
 /// One instruction set's int8 kernels.
 struct QuantizedKernels {
   Isa isa = Isa::generic;
@@ -46,6 +79,7 @@ struct QuantizedKernels {
   /// signed): the kernel then subtracts 128 * x_sums[t], the token's sum over the call's inputs.
   int weight_offset = 0;
   std::array<QuantizedKernelFunction, kLargestKernelRows + 1> rows{};
+  QuantizeRowFunction quantize_row = &quantize_row_generic;
 };
 
 /// Portable int8 kernel: the same sums in plain integer loops (the compiler vectorises what its
@@ -178,7 +212,9 @@ class QuantizedWeight {
 struct QuantizedTokens {
   std::vector<std::int8_t> values;  // each kernel block group-major: groups x rows x 4
   std::vector<float> scales;        // per token: max |x| / 127
-  std::vector<std::int32_t> sums;   // per token, over the current depth block (weight_offset kernels)
+  std::vector<std::int32_t> sums;   // per token: its levels' sum (for weight_offset kernels)
+  std::vector<std::int32_t> block_sums;  // the same over one depth block, when there are several
+  std::vector<float> row;                // a token's values when they are not contiguous in x
   Eigen::Index rows = 0;
   Eigen::Index first_group = 0;  // of W's inputs: x's column 0 is W's input input_begin
   Eigen::Index groups = 0;
@@ -207,6 +243,13 @@ void quantize_tokens(const Eigen::MatrixBase<Input>& x, Eigen::Index input_begin
   const Eigen::Index groups = tokens.groups;
   tokens.values.assign(static_cast<std::size_t>(rows * groups * kQ8Group), 0);
   tokens.scales.resize(static_cast<std::size_t>(rows));
+  tokens.sums.resize(static_cast<std::size_t>(rows));
+  // Rows are read in place when contiguous and group-aligned (lead 0, as for every product but
+  // a thread's share of out_proj / c_proj that starts inside a group); else copied after `lead` zeros.
+  constexpr bool contiguous_rows = std::is_same_v<typename Input::Scalar, float> &&
+                                   (int(Input::Flags) & Eigen::DirectAccessBit) && bool(Input::IsRowMajor) &&
+                                   int(Eigen::internal::traits<Input>::InnerStrideAtCompileTime) == 1;
+  tokens.row.assign(static_cast<std::size_t>(lead + count), 0.0f);
   for (Eigen::Index c = 0; c < TokenChunk::count(rows); ++c) {
     const TokenChunk chunk(rows, c, TokenChunk::count(rows), kernels.max_rows);
     for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
@@ -214,21 +257,17 @@ void quantize_tokens(const Eigen::MatrixBase<Input>& x, Eigen::Index input_begin
       const Eigen::Index block_rows = chunk.block_rows(b);
       std::int8_t* block = tokens.values.data() + begin * groups * kQ8Group;
       for (Eigen::Index t = 0; t < block_rows; ++t) {
-        const auto row = x.row(begin + t);
-        const float largest = static_cast<float>(row.cwiseAbs().maxCoeff());
-        float& scale = tokens.scales[static_cast<std::size_t>(begin + t)];
-        if (!std::isfinite(largest)) {
-          scale = std::numeric_limits<float>::quiet_NaN();
-          continue;
+        const float* values = nullptr;
+        if constexpr (contiguous_rows) {
+          if (lead == 0) values = x.derived().data() + (begin + t) * x.derived().outerStride();
         }
-        scale = largest / q8_max;
-        const float inverse = largest > 0 ? q8_max / largest : 0.0f;
-        for (Eigen::Index i = 0; i < count; ++i) {
-          const Eigen::Index k = lead + i;
-          const float level = std::nearbyint(static_cast<float>(row(i)) * inverse);
-          block[((k / kQ8Group) * block_rows + t) * kQ8Group + k % kQ8Group] =
-              static_cast<std::int8_t>(std::clamp(level, float(-q8_max), float(q8_max)));
+        if (values == nullptr) {
+          Eigen::Map<Eigen::RowVectorXf>(tokens.row.data() + lead, count) = x.row(begin + t).template cast<float>();
+          values = tokens.row.data();
         }
+        const auto index = static_cast<std::size_t>(begin + t);
+        tokens.scales[index] =
+            kernels.quantize_row(values, lead + count, block + t * kQ8Group, block_rows * kQ8Group, &tokens.sums[index]);
       }
     }
   }
@@ -247,10 +286,14 @@ void multiply_quantized(const QuantizedWeight& weight, Eigen::Index output_begin
   const Eigen::Index first_panel = output_begin / width;
   const Eigen::Index end_panel = (output_begin + output_count + width - 1) / width;
   PanelOutput<float, Output> out(dest, output_begin, output_count, width, tokens.result);
-  tokens.sums.resize(static_cast<std::size_t>(tokens.rows));
-  // Each token's sum over a depth block's inputs, for the offset correction.
+  // Each token's sum over a depth block's inputs, for the offset correction: quantize_tokens'
+  // sums when the block is all of them.
+  const std::int32_t* sums = tokens.sums.data();
   const auto sum_tokens = [&](const TokenChunk& chunk, Eigen::Index g0, Eigen::Index gc) {
-    if (kernels.weight_offset == 0) return;
+    sums = tokens.sums.data();
+    if (kernels.weight_offset == 0 || gc == groups) return;
+    tokens.block_sums.resize(static_cast<std::size_t>(tokens.rows));
+    sums = tokens.block_sums.data();
     for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
       const Eigen::Index begin = chunk.block_begin(b), rows = chunk.block_rows(b);
       const std::int8_t* block = tokens.values.data() + begin * groups * kQ8Group;
@@ -258,7 +301,7 @@ void multiply_quantized(const QuantizedWeight& weight, Eigen::Index output_begin
         std::int32_t sum = 0;
         for (Eigen::Index g = g0; g < g0 + gc; ++g)
           for (Eigen::Index j = 0; j < kQ8Group; ++j) sum += block[(g * rows + t) * kQ8Group + j];
-        tokens.sums[static_cast<std::size_t>(begin + t)] = sum;
+        tokens.block_sums[static_cast<std::size_t>(begin + t)] = sum;
       }
     }
   };
@@ -270,7 +313,7 @@ void multiply_quantized(const QuantizedWeight& weight, Eigen::Index output_begin
                          kernels.rows[static_cast<std::size_t>(rows)](
                              tokens.values.data() + (begin * groups + g0 * rows) * kQ8Group,
                              reinterpret_cast<const std::int8_t*>(w), gc, tokens.scales.data() + begin,
-                             tokens.sums.data() + begin, weight.scales(p), out.row(begin, p - first_panel, width),
+                             sums + begin, weight.scales(p), out.row(begin, p - first_panel, width),
                              out.stride(), accumulate, fetch);
                        });
   out.finish();
