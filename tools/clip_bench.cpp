@@ -64,7 +64,8 @@ int parse(int argc, char** argv, Options& options) {
       "  W4  256 prompts \"a photo of a {class} number {i}.\"  tokenize + encode_texts in batches of 64 (prompts/s)\n"
       "plus the load time (constructing Model<float> from the file) and the peak RSS of the process. --json prints "
       "one JSON object: W1_ms, W2_img_per_s, W3_ms, W4_txt_per_s ([median, min, max]), load_s, rss_mb, threads, repeat, isa (the kernels' instruction set: generic, avx2 or avx512, the best this "
-      "CPU has unless the environment variable CLIP_ISA names one).");
+      "CPU has unless the environment variable CLIP_ISA names one), q8 (the int8 kernels of a q8 model: generic, "
+      "avx2 or avx512-vnni; null for a float file).");
   CLI::App& app = command.app();
   std::string workloads = "W1,W2,W3,W4";
   clip::cli::OutputOptions output;
@@ -168,11 +169,15 @@ int run(const Options& options) {
     std::printf("{");
     for (const Result& r : results)
       std::printf("\"%s\": [%.2f, %.2f, %.2f], ", r.key, r.values[0], r.values[1], r.values[2]);
-    std::printf("\"load_s\": %.3f, \"rss_mb\": %.1f, \"threads\": %d, \"repeat\": %d, \"isa\": \"%s\"}\n", load_s,
-                rss_mb, clip::num_threads(), options.repeat, clip::isa_name(model.weights().isa()));
+    const char* q8 = model.weights().q8_kernels();
+    std::printf("\"load_s\": %.3f, \"rss_mb\": %.1f, \"threads\": %d, \"repeat\": %d, \"isa\": \"%s\", \"q8\": %s}\n",
+                load_s, rss_mb, clip::num_threads(), options.repeat, clip::isa_name(model.weights().isa()),
+                q8 ? ("\"" + std::string(q8) + "\"").c_str() : "null");
   } else {
-    std::printf("model %s, %d thread(s), %s kernels (CLIP_ISA overrides), %d runs after a warm-up\n",
-                options.model.c_str(), clip::num_threads(), clip::isa_name(model.weights().isa()), options.repeat);
+    const char* q8 = model.weights().q8_kernels();
+    std::printf("model %s, %d thread(s), %s kernels%s (CLIP_ISA overrides), %d runs after a warm-up\n",
+                options.model.c_str(), clip::num_threads(), clip::isa_name(model.weights().isa()),
+                q8 ? (std::string(", q8 matrices on ") + q8 + " int8 kernels").c_str() : "", options.repeat);
     std::printf("%-16s %12s %12s %12s  %s\n", "workload", "median", "min", "max", "unit");
     for (const Result& r : results)
       std::printf("%-16s %12.2f %12.2f %12.2f  %s\n", r.label, r.values[0], r.values[1], r.values[2], r.unit);

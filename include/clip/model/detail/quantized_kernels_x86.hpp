@@ -35,7 +35,9 @@ inline std::int32_t load_group(const std::int8_t* x) {
 }
 
 // 16 outputs per panel (two registers of 8 int32 lanes, 4 inputs each), 4 tokens: 8
-// accumulators, 2 weight and 2 |weight| registers, the broadcast and the int16 ones.
+// accumulators, 2 weight and 2 |weight| registers, the broadcast and the int16 ones. The step is
+// bound by its 4 instructions per register and token: 3 and 5 tokens measured the same and
+// slower (VisionBlockStep/q8 on a Sapphire Rapids core).
 struct Avx2Q8Kernel {
   static constexpr Eigen::Index width = 16;
   static constexpr int max_rows = 4;
