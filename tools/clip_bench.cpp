@@ -64,8 +64,8 @@ int parse(int argc, char** argv, Options& options) {
       "  W4  256 prompts \"a photo of a {class} number {i}.\"  tokenize + encode_texts in batches of 64 (prompts/s)\n"
       "plus the load time (constructing Model<float> from the file) and the peak RSS of the process. --json prints "
       "one JSON object: W1_ms, W2_img_per_s, W3_ms, W4_txt_per_s ([median, min, max]), load_s, rss_mb, threads, repeat, isa (the kernels' instruction set: generic, avx2 or avx512, the best this "
-      "CPU has unless the environment variable CLIP_ISA names one), q8 (the int8 kernels of a q8 model: generic, "
-      "avx2 or avx512-vnni; null for a float file).");
+      "CPU has unless the environment variable CLIP_ISA names one), q8 (the int8 kernels of a q8 model: avx2 or "
+      "avx512-vnni; null for a float file, and on the generic path, which widens q8 matrices to float).");
   CLI::App& app = command.app();
   std::string workloads = "W1,W2,W3,W4";
   clip::cli::OutputOptions output;

@@ -107,8 +107,8 @@ class Weights {
   /// Bytes of the packed weight matrices (float and int8 panels, with the int8 scales).
   std::size_t packed_bytes() const { return arena_.size() * sizeof(Scalar) + quantized_arena_.size(); }
 
-  /// The int8 kernels of a float model's q8 matrices ("avx512-vnni", "avx2", "generic"), or
-  /// null when none is q8.
+  /// The int8 kernels of a float model's q8 matrices ("avx512-vnni" or "avx2"), or null when
+  /// none runs in int8 (a float file, a double model, or the generic path, which widens them).
   const char* q8_kernels() const { return quantized_ ? detail::quantized_kernels(isa()).name : nullptr; }
 
   /// The instruction set the matrices were packed for (clip::active_isa() at load; always
@@ -130,11 +130,15 @@ class Weights {
     pack_jobs_.push_back({&file_->tensors().info(name), rows, cols, &target, 0});
   }
 
-  /// The same for a block matrix: int8 panels when a float model reads a q8 tensor.
+  /// The same for a block matrix: int8 panels when a float model reads a q8 tensor on a path
+  /// with int8 kernels (AVX2, AVX-512 VNNI). The portable int8 loop runs at a third of the
+  /// portable float kernel's speed (bench_encoders VisionBlockStep), so on the generic path q8
+  /// matrices are widened to float at load instead, as for a double model.
   void pack(const std::string& name, Eigen::Index rows, Eigen::Index cols, detail::BlockMatrix<Scalar>& target) {
     target.float_kernels = kernels_;
     pack(name, rows, cols, target.dense);
-    if (std::is_same_v<Scalar, float> && pack_jobs_.back().tensor->dtype == DType::I8) {
+    if (std::is_same_v<Scalar, float> && pack_jobs_.back().tensor->dtype == DType::I8 &&
+        detail::quantized_kernels(kernels_->isa).isa != Isa::generic) {
       pack_jobs_.back().block = &target;
       quantized_ = true;
     }
