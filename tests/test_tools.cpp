@@ -76,6 +76,32 @@ TEST(Tools, ConvertInspectsAndRefusesBadInput) {
     EXPECT_EQ(entry.path().string().find(".tmp-"), std::string::npos) << "partial file left: " << entry.path();
 }
 
+TEST(Tools, ConvertWritesQ8AndBenchReportsItsKernels) {
+  const std::string demo = std::string(CLIP_SOURCE_DIR) + "/examples/models/clip-demo.safetensors";
+  const auto dir = clip_test::scratch_dir("tools-q8");
+  const std::string out = (dir / "demo-q8.safetensors").string();
+  const CommandResult converted =
+      run_command(std::string(CLIP_CONVERT_EXE) + " " + quote(demo) + " --dtype q8 -o " + quote(out));
+  ASSERT_EQ(converted.status, 0) << converted.err;
+  EXPECT_TRUE(clip::ModelFile(out).quantized());
+  EXPECT_LT(fs::file_size(out), fs::file_size(demo) / 2);
+  const CommandResult inspected = run_command(std::string(CLIP_CONVERT_EXE) + " --inspect " + quote(out) + " --json");
+  ASSERT_EQ(inspected.status, 0) << inspected.err;
+  const nlohmann::json report = nlohmann::json::parse(inspected.out);
+  EXPECT_EQ(report["unused"], nlohmann::json::array()) << "the scale tensors are read with their matrices";
+
+  const CommandResult bench = run_command(std::string(CLIP_BENCH_EXE) + " --model " + quote(out) +
+                                          " --workloads W3 --repeat 1 --threads 1 --json");
+  ASSERT_EQ(bench.status, 0) << bench.err;
+  const nlohmann::json timing = nlohmann::json::parse(bench.out);
+  const clip::Model<float> model(out);  // the same path selection as the tool's (CLIP_ISA)
+  if (model.weights().q8_kernels() != nullptr)
+    EXPECT_EQ(timing["q8"], model.weights().q8_kernels());
+  else
+    EXPECT_TRUE(timing["q8"].is_null());
+  EXPECT_EQ(timing["isa"], clip::isa_name(model.weights().isa()));
+}
+
 TEST(Tools, EmbedReproducesTheGoldenFeaturesTokensAndLogits) {
   CLIP_REFERENCE_OR_SKIP(golden_path, "tiny-a/golden.json");
   const nlohmann::json golden = read_json(golden_path);
