@@ -138,10 +138,12 @@ TEST(Q8Kernels, EveryPathMatchesExactIntegerSums) {
   std::mt19937 generator(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   // Token counts around the kernels' block sizes and past one 256-token chunk; inputs not a
-  // multiple of 4 and long enough for two depth blocks; outputs not a multiple of a panel.
+  // multiple of 4, and in the last shape enough of them for two depth blocks (the VNNI path's
+  // token sums per block); outputs not a multiple of a panel.
+  static_assert(256 * 1101 * 4 > clip::detail::kQ8TokenBlockBytes, "the last shape must take two depth blocks");
   for (const auto* kernels : supported_q8_kernels()) {
     for (const auto& [tokens, inputs, outputs] : std::vector<std::array<Eigen::Index, 3>>{
-             {1, 7, 5}, {5, 64, 48}, {13, 130, 100}, {50, 768, 64}, {300, 3071, 40}}) {
+             {1, 7, 5}, {5, 64, 48}, {13, 130, 100}, {50, 768, 64}, {300, 3071, 40}, {256, 4401, 40}}) {
       std::vector<float> w(static_cast<std::size_t>(outputs * inputs));
       for (float& value : w) value = normal(generator);
       const clip::Q8Matrix q = clip::quantize_q8(w.data(), outputs, inputs, "w");

@@ -260,18 +260,19 @@ struct PanelStream {
 };
 
 /// The loop nest of every panel product, float or int8: chunks of tokens (kChunkRows), depth
-/// blocks (kTokenBlockBytes of x each), panels [first_panel, end_panel), kernel blocks of at
+/// blocks (at most token_block_bytes of x each), panels [first_panel, end_panel), kernel blocks of at
 /// most max_rows tokens. Calls on_depth_block(chunk, k0, kc) before each depth block's panels
 /// and call(block_begin, block_rows, k0, kc, panel, weights, fetch) for each kernel call, with
 /// the next panel's weights for the block shared out among the calls as prefetches.
 template <typename OnDepthBlock, typename Call>
 void for_each_kernel_call(Eigen::Index tokens, int max_rows, Eigen::Index depth, Eigen::Index token_step_bytes,
                           const PanelStream& stream, Eigen::Index first_panel, Eigen::Index end_panel,
-                          OnDepthBlock&& on_depth_block, Call&& call) {
+                          Eigen::Index token_block_bytes, OnDepthBlock&& on_depth_block, Call&& call) {
   for (Eigen::Index c = 0; c < TokenChunk::count(tokens); ++c) {
     const TokenChunk chunk(tokens, c, TokenChunk::count(tokens), max_rows);
     const Eigen::Index chunk_bytes = chunk.rows * depth * token_step_bytes;
-    const Eigen::Index depth_blocks = std::max<Eigen::Index>(1, (chunk_bytes + kTokenBlockBytes - 1) / kTokenBlockBytes);
+    const Eigen::Index depth_blocks =
+        std::max<Eigen::Index>(1, (chunk_bytes + token_block_bytes - 1) / token_block_bytes);
     for (Eigen::Index d = 0; d < depth_blocks; ++d) {
       const Eigen::Index k0 = depth * d / depth_blocks;
       const Eigen::Index kc = depth * (d + 1) / depth_blocks - k0;
@@ -315,7 +316,8 @@ void multiply_packed(const WeightSlice<Scalar>& slice, const Eigen::MatrixBase<O
   const PanelStream stream{reinterpret_cast<const char*>(weight.panel(0, slice.input_begin)),
                            weight.inputs() * width * bytes, width * bytes};
   for_each_kernel_call(
-      tokens, kernels.max_rows, depth, bytes, stream, first_panel, end_panel, [](const TokenChunk&, Eigen::Index, Eigen::Index) {},
+      tokens, kernels.max_rows, depth, bytes, stream, first_panel, end_panel, kTokenBlockBytes,
+      [](const TokenChunk&, Eigen::Index, Eigen::Index) {},
       [&](Eigen::Index begin, Eigen::Index rows, Eigen::Index k0, Eigen::Index kc, Eigen::Index p, const char* w,
           bool accumulate, Prefetch fetch) {
         kernels.rows[static_cast<std::size_t>(rows)](buffers.tokens.data() + begin * depth + k0 * rows,

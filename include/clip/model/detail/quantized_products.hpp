@@ -30,6 +30,12 @@ namespace clip::detail {
 /// Inputs per int32 lane of the integer dot products.
 constexpr Eigen::Index kQ8Group = 4;
 
+/// Bytes of int8 x one depth block may take. x is a quarter of its float size, so twice the
+/// float budget still leaves most of a 2 MiB L2 to the weights, and a 256-token chunk of every
+/// ViT-B and ViT-L product (up to 4096 inputs) runs in one block: a depth block costs the VNNI
+/// path a pass over x for the token sums (c_proj on 16 images: 2 blocks took 8 % of the image).
+constexpr Eigen::Index kQ8TokenBlockBytes = Eigen::Index(1) << 20;
+
 /// One call: out[t, o] (+)= x_scales[t] * w_scales[o] * (sum over `groups` groups of x . w -
 /// weight_offset * x_sums[t]) for `rows` tokens and one panel. x holds groups x rows x 4 bytes,
 /// w groups x width x 4.
@@ -297,17 +303,17 @@ void multiply_quantized(const QuantizedWeight& weight, Eigen::Index output_begin
     for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
       const Eigen::Index begin = chunk.block_begin(b), rows = chunk.block_rows(b);
       const std::int8_t* block = tokens.values.data() + begin * groups * kQ8Group;
-      for (Eigen::Index t = 0; t < rows; ++t) {
-        std::int32_t sum = 0;
-        for (Eigen::Index g = g0; g < g0 + gc; ++g)
-          for (Eigen::Index j = 0; j < kQ8Group; ++j) sum += block[(g * rows + t) * kQ8Group + j];
-        tokens.block_sums[static_cast<std::size_t>(begin + t)] = sum;
-      }
+      std::int32_t* block_sums = tokens.block_sums.data() + begin;
+      std::fill_n(block_sums, rows, 0);
+      for (Eigen::Index g = g0; g < g0 + gc; ++g)  // the block's bytes in memory order
+        for (Eigen::Index t = 0; t < rows; ++t)
+          for (Eigen::Index j = 0; j < kQ8Group; ++j) block_sums[t] += block[(g * rows + t) * kQ8Group + j];
     }
   };
   const PanelStream stream{reinterpret_cast<const char*>(weight.panel(0, tokens.first_group)),
                            weight.groups() * width * kQ8Group, width * kQ8Group};
-  for_each_kernel_call(tokens.rows, kernels.max_rows, groups, kQ8Group, stream, first_panel, end_panel, sum_tokens,
+  for_each_kernel_call(tokens.rows, kernels.max_rows, groups, kQ8Group, stream, first_panel, end_panel,
+                       kQ8TokenBlockBytes, sum_tokens,
                        [&](Eigen::Index begin, Eigen::Index rows, Eigen::Index g0, Eigen::Index gc, Eigen::Index p,
                            const char* w, bool accumulate, Prefetch fetch) {
                          kernels.rows[static_cast<std::size_t>(rows)](
