@@ -66,6 +66,9 @@ TEST(Q8Format, OnlyTheBlockMatricesMayBeQ8) {
   EXPECT_FALSE(clip::is_q8_weight_name("vision.patch_embedding"));
   EXPECT_FALSE(clip::is_q8_weight_name("text.proj"));
   EXPECT_FALSE(clip::is_q8_weight_name("text.blocks.x.mlp.fc.weight"));
+  EXPECT_FALSE(clip::is_q8_weight_name("text.blocks..mlp.fc.weight"));
+  EXPECT_FALSE(clip::is_q8_weight_name("text.blocks.3.mlp.fc.weight.scale"));
+  EXPECT_FALSE(clip::is_q8_weight_name("audio.blocks.0.mlp.fc.weight"));
 }
 
 // --- the kernels ------------------------------------------------------------------------------

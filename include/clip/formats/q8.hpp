@@ -14,7 +14,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -27,10 +26,27 @@ inline constexpr int q8_max = 127;
 /// The name of the scale tensor beside a q8 weight.
 inline std::string q8_scale_name(const std::string& weight) { return weight + ".scale"; }
 
-/// Whether the model file may hold `name` as q8: the four weight matrices of every block.
+/// Whether the model file may hold `name` as q8: the four weight matrices of every block,
+/// "{vision,text}.blocks.<i>.{attn.qkv,attn.out,mlp.fc,mlp.proj}.weight". (Parsed by hand: this
+/// header is in every model-loading file, and <regex> would add seconds to each compile.)
 inline bool is_q8_weight_name(const std::string& name) {
-  static const std::regex pattern(R"((vision|text)\.blocks\.[0-9]+\.(attn\.qkv|attn\.out|mlp\.fc|mlp\.proj)\.weight)");
-  return std::regex_match(name, pattern);
+  std::size_t at = 0;
+  const auto take = [&](const char* text) {
+    const std::size_t length = std::char_traits<char>::length(text);
+    if (name.compare(at, length, text) != 0) return false;
+    at += length;
+    return true;
+  };
+  if (!take("vision.blocks.") && !take("text.blocks.")) return false;
+  const std::size_t digits = at;
+  while (at < name.size() && name[at] >= '0' && name[at] <= '9') ++at;
+  if (at == digits || !take(".")) return false;
+  const std::size_t suffix = at;
+  for (const char* matrix : {"attn.qkv.weight", "attn.out.weight", "mlp.fc.weight", "mlp.proj.weight"}) {
+    at = suffix;
+    if (take(matrix) && at == name.size()) return true;
+  }
+  return false;
 }
 
 /// A matrix in q8: values[o * inputs + i] = round(w[o, i] / scales[o]).
