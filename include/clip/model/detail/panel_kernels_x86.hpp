@@ -34,24 +34,33 @@ struct Avx2Kernel {
   static constexpr Eigen::Index width = 16;
   static constexpr int max_rows = 6;
 
+  /// One depth step: x[0, Rows) times the panel's row w, onto the accumulators.
+  template <int Rows>
+  CLIP_TARGET_AVX2 __attribute__((always_inline)) static inline void step(const float* x, const float* w, __m256* low,
+                                                                          __m256* high) {
+    const __m256 w_low = _mm256_load_ps(w);
+    const __m256 w_high = _mm256_load_ps(w + 8);
+#pragma GCC unroll 12
+    for (int t = 0; t < Rows; ++t) {
+      const __m256 xt = _mm256_broadcast_ss(x + t);
+      low[t] = _mm256_fmadd_ps(xt, w_low, low[t]);
+      high[t] = _mm256_fmadd_ps(xt, w_high, high[t]);
+    }
+  }
+
   template <int Rows>
   CLIP_TARGET_AVX2 static void run(const float* x, const float* w, Eigen::Index depth, float* out,
                                    Eigen::Index out_stride, bool accumulate, Prefetch fetch) {
-    Eigen::Index countdown = 0;
     __m256 low[Rows], high[Rows];  // NOLINT: outputs [0, 8) and [8, 16) of each token
 #pragma GCC unroll 12
     for (int t = 0; t < Rows; ++t) low[t] = high[t] = _mm256_setzero_ps();
-    for (Eigen::Index k = 0; k < depth; ++k) {
-      fetch.step(countdown);
-      const __m256 w_low = _mm256_load_ps(w + k * width);
-      const __m256 w_high = _mm256_load_ps(w + k * width + 8);
-#pragma GCC unroll 12
-      for (int t = 0; t < Rows; ++t) {
-        const __m256 xt = _mm256_broadcast_ss(x + k * Rows + t);
-        low[t] = _mm256_fmadd_ps(xt, w_low, low[t]);
-        high[t] = _mm256_fmadd_ps(xt, w_high, high[t]);
-      }
+    Eigen::Index k = 0;
+    const Eigen::Index groups = fetch.groups(depth);
+    for (Eigen::Index g = 0; g < groups; ++g) {
+      fetch.issue();
+      for (Eigen::Index j = 0; j < fetch.every; ++j, ++k) step<Rows>(x + k * Rows, w + k * width, low, high);
     }
+    for (; k < depth; ++k) step<Rows>(x + k * Rows, w + k * width, low, high);
 #pragma GCC unroll 12
     for (int t = 0; t < Rows; ++t) {
       float* row = out + t * out_stride;
@@ -69,24 +78,33 @@ struct Avx512Kernel {
   static constexpr Eigen::Index width = 32;
   static constexpr int max_rows = 12;
 
+  /// One depth step: x[0, Rows) times the panel's row w, onto the accumulators.
+  template <int Rows>
+  CLIP_TARGET_AVX512 __attribute__((always_inline)) static inline void step(const float* x, const float* w, __m512* low,
+                                                                            __m512* high) {
+    const __m512 w_low = _mm512_load_ps(w);
+    const __m512 w_high = _mm512_load_ps(w + 16);
+#pragma GCC unroll 12
+    for (int t = 0; t < Rows; ++t) {
+      const __m512 xt = _mm512_set1_ps(x[t]);
+      low[t] = _mm512_fmadd_ps(xt, w_low, low[t]);
+      high[t] = _mm512_fmadd_ps(xt, w_high, high[t]);
+    }
+  }
+
   template <int Rows>
   CLIP_TARGET_AVX512 static void run(const float* x, const float* w, Eigen::Index depth, float* out,
                                      Eigen::Index out_stride, bool accumulate, Prefetch fetch) {
-    Eigen::Index countdown = 0;
     __m512 low[Rows], high[Rows];  // NOLINT: outputs [0, 16) and [16, 32) of each token
 #pragma GCC unroll 12
     for (int t = 0; t < Rows; ++t) low[t] = high[t] = _mm512_setzero_ps();
-    for (Eigen::Index k = 0; k < depth; ++k) {
-      fetch.step(countdown);
-      const __m512 w_low = _mm512_load_ps(w + k * width);
-      const __m512 w_high = _mm512_load_ps(w + k * width + 16);
-#pragma GCC unroll 12
-      for (int t = 0; t < Rows; ++t) {
-        const __m512 xt = _mm512_set1_ps(x[k * Rows + t]);
-        low[t] = _mm512_fmadd_ps(xt, w_low, low[t]);
-        high[t] = _mm512_fmadd_ps(xt, w_high, high[t]);
-      }
+    Eigen::Index k = 0;
+    const Eigen::Index groups = fetch.groups(depth);
+    for (Eigen::Index g = 0; g < groups; ++g) {
+      fetch.issue();
+      for (Eigen::Index j = 0; j < fetch.every; ++j, ++k) step<Rows>(x + k * Rows, w + k * width, low, high);
     }
+    for (; k < depth; ++k) step<Rows>(x + k * Rows, w + k * width, low, high);
 #pragma GCC unroll 12
     for (int t = 0; t < Rows; ++t) {
       float* row = out + t * out_stride;
