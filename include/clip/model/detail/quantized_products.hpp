@@ -255,7 +255,7 @@ void quantize_tokens(const Eigen::MatrixBase<Input>& x, Eigen::Index input_begin
   constexpr bool contiguous_rows = std::is_same_v<typename Input::Scalar, float> &&
                                    (int(Input::Flags) & Eigen::DirectAccessBit) && bool(Input::IsRowMajor) &&
                                    int(Eigen::internal::traits<Input>::InnerStrideAtCompileTime) == 1;
-  tokens.row.assign(static_cast<std::size_t>(lead + count), 0.0f);
+  if (!contiguous_rows || lead != 0) tokens.row.assign(static_cast<std::size_t>(lead + count), 0.0f);
   for (Eigen::Index c = 0; c < TokenChunk::count(rows); ++c) {
     const TokenChunk chunk(rows, c, TokenChunk::count(rows), kernels.max_rows);
     for (Eigen::Index b = 0; b < chunk.blocks; ++b) {
